@@ -7,7 +7,8 @@ can catch one type and print one message.
     ├── ScenarioError      bad scenario YAML / TLE input (names file, key path, expectation)
     ├── ContactPlanError   bad contact plan (ION or JSON) input (names file, line, expectation)
     ├── ProtocolError      an SGP frame that cannot be decoded (names field, byte offset)
-    └── NoRouteError       no route to a destination
+    ├── NoRouteError       no route to a destination
+    └── RoutingError       bad routing-scheme spec or options (``--routing module:Class``)
 """
 
 from __future__ import annotations
@@ -78,3 +79,8 @@ class ProtocolError(NetemuError):
 
 class NoRouteError(NetemuError):
     """No route exists from a source to a destination under the given constraints."""
+
+
+class RoutingError(NetemuError):
+    """A routing scheme cannot be loaded or configured (unknown name, bad ``module:Class``,
+    not a :class:`~netemu.routing.RoutingScheme`, bad options)."""
