@@ -69,13 +69,13 @@ def parse_utc(text: str | dt.datetime | dt.date) -> dt.datetime:
                 f"cannot parse time {text!r}; expected ISO 8601 UTC such as 2026-01-01T00:00:00Z"
             ) from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
 def format_utc(value: dt.datetime) -> str:
     """ISO 8601 with a ``Z`` suffix and at most microsecond precision."""
-    value = value.astimezone(dt.timezone.utc)
+    value = value.astimezone(dt.UTC)
     text = value.strftime("%Y-%m-%dT%H:%M:%S")
     if value.microsecond:
         text += f".{value.microsecond:06d}".rstrip("0")
@@ -85,9 +85,8 @@ def format_utc(value: dt.datetime) -> str:
 @functools.lru_cache(maxsize=1)
 def timescale():
     """skyfield's timescale from the files shipped with skyfield-data (no download)."""
-    from skyfield.api import Loader
-
     import skyfield_data
+    from skyfield.api import Loader
 
     with warnings.catch_warnings():
         # skyfield-data warns when its IERS table is older than a year; UT1-UTC then comes from
@@ -100,9 +99,8 @@ def timescale():
 @functools.lru_cache(maxsize=1)
 def ephemeris():
     """JPL DE421 from skyfield-data (for the independent sun reference in tests)."""
-    from skyfield.api import Loader
-
     import skyfield_data
+    from skyfield.api import Loader
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -125,7 +123,7 @@ class TimeBase:
         self._t0 = t0
         # Whole and fractional Julian date (UTC) of the epoch, kept split for precision.
         # JD 2451545.0 is 2000-01-01T12:00 UTC.
-        delta = self.epoch_utc - dt.datetime(2000, 1, 1, 12, tzinfo=dt.timezone.utc)
+        delta = self.epoch_utc - dt.datetime(2000, 1, 1, 12, tzinfo=dt.UTC)
         days = delta.days + (delta.seconds + delta.microseconds * 1e-6) / S_PER_DAY
         self._jd_whole = float(np.floor(2451545.0 + days - 0.5) + 0.5)
         self._frac0 = days - (self._jd_whole - 2451545.0)

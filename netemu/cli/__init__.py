@@ -28,7 +28,7 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netemu",
-        description="Emulate inter-satellite laser networks: geometry, contact plans, routing, SGP.",
+        description="Emulate inter-satellite laser networks: geometry, contacts, routing, SGP.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -78,11 +78,11 @@ def _parse_abs(token: str) -> dt.datetime | None:
     if not m:
         return None
     y, mo, d, h, mi, s = (int(g) for g in m.groups())
-    return dt.datetime(y, mo, d, h, mi, s, tzinfo=dt.timezone.utc)
+    return dt.datetime(y, mo, d, h, mi, s, tzinfo=dt.UTC)
 
 
 def format_ion_time(when: dt.datetime) -> str:
-    when = when.astimezone(dt.timezone.utc)
+    when = when.astimezone(dt.UTC)
     return when.strftime("%Y/%m/%d-%H:%M:%S")
 
 

@@ -83,7 +83,9 @@ def plan_from_dict(data, *, path: str | None = None) -> ContactPlan:
         except KeyError as exc:
             raise ContactPlanError(f"{key}: missing key {exc.args[0]!r}", path=path) from None
         except (TypeError, ValueError):
-            raise ContactPlanError(f"{key}: times, rate and owlt must be numbers", path=path) from None
+            raise ContactPlanError(
+                f"{key}: times, rate and owlt must be numbers", path=path
+            ) from None
         if not (isinstance(a, int) and isinstance(b, int)) or a < 0 or b < 0:
             raise ContactPlanError(f"{key}: 'from' and 'to' must be node numbers >= 0", path=path)
         if end < start or rate < 0 or owlt < 0 or not 0 <= conf <= 1:
