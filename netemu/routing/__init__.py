@@ -1,0 +1,41 @@
+"""Routing: the :class:`RoutingScheme` interface, forwarding tables and the built-in schemes.
+
+* ``cgr``: Contact Graph Routing per CCSDS 734.3-B-1 (SABR) on the contact plan
+  (:class:`CgrScheme`, :class:`CgrRouter` for route queries);
+* ``snapshot``: shortest one-way delay on the current topology (:class:`SnapshotScheme`);
+* ``minhop``: fewest hops on the current topology (:class:`MinHopScheme`).
+
+Plug-ins are loaded with :func:`load_scheme` (``module:Class`` or the ``netemu.routing``
+entry-point group). See docs/routing.md.
+"""
+
+from __future__ import annotations
+
+from .cgr import CgrRouter, CgrScheme, Route, RouteTree
+from .interface import NetworkView, RoutingScheme, Topology
+from .minhop import MinHopScheme
+from .plugins import available_schemes, load_scheme, scheme_class
+from .snapshot import SnapshotScheme, shortest_path_tables
+from .tables import FORWARD, HOLD, NO_HOP, FibEntry, ForwardingTable, RoutingTables
+
+__all__ = [
+    "FORWARD",
+    "HOLD",
+    "NO_HOP",
+    "CgrRouter",
+    "CgrScheme",
+    "FibEntry",
+    "ForwardingTable",
+    "MinHopScheme",
+    "NetworkView",
+    "Route",
+    "RouteTree",
+    "RoutingScheme",
+    "RoutingTables",
+    "SnapshotScheme",
+    "Topology",
+    "available_schemes",
+    "load_scheme",
+    "scheme_class",
+    "shortest_path_tables",
+]
