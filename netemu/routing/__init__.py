@@ -12,7 +12,7 @@ entry-point group). See docs/routing.md.
 from __future__ import annotations
 
 from .cgr import CgrRouter, CgrScheme, Route, RouteTree
-from .interface import NetworkView, RoutingScheme, Topology
+from .interface import NetworkView, RoutingScheme, Topology, scenario_view, shift_plan
 from .minhop import MinHopScheme
 from .plugins import available_schemes, load_scheme, scheme_class
 from .snapshot import SnapshotScheme, shortest_path_tables
@@ -36,6 +36,8 @@ __all__ = [
     "Topology",
     "available_schemes",
     "load_scheme",
+    "scenario_view",
     "scheme_class",
+    "shift_plan",
     "shortest_path_tables",
 ]

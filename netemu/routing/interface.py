@@ -148,6 +148,58 @@ class NetworkView:
         return self.node_names.get(int(node), str(node))
 
 
+def shift_plan(plan: ContactPlan, offset_ns: int) -> ContactPlan:
+    """The same contacts with every time moved by ``offset_ns`` (to change the time base)."""
+    cols = plan.columns()
+    cols["start_ns"] = cols["start_ns"] + int(offset_ns)
+    cols["end_ns"] = cols["end_ns"] + int(offset_ns)
+    return ContactPlan(**cols, reference_utc=plan.reference_utc, node_names=plan.node_names)
+
+
+def scenario_view(
+    scenario: Any,
+    t_ns: int,
+    *,
+    plan: bool = True,
+    links: bool = True,
+    horizon_s: float = 3600.0,
+    epoch_s: float = 1.0,
+    progress: bool = False,
+) -> NetworkView:
+    """The network view of a :class:`~netemu.scenario.Scenario` at scenario time ``t_ns``.
+
+    ``links``: the current link state (:func:`netemu.links.link_state`) as the topology;
+    ``plan``: the contact plan over ``[t, t + horizon_s]``
+    (:func:`netemu.contacts.finder.generate_plan`), moved onto scenario time so that
+    ``view.plan`` and ``view.t_ns`` share a time base. Pass a scheme's ``uses_plan`` /
+    ``uses_links`` to build only what it needs.
+    """
+    numbers = [n.number for n in scenario.nodes]
+    names = {n.number: n.name for n in scenario.nodes}
+    topology = None
+    contact_plan = None
+    if links:
+        from ..links import link_state
+
+        topology = Topology.from_link_state(link_state(scenario, t_ns), numbers)
+    if plan:
+        from ..contacts.finder import generate_plan
+
+        start_utc = scenario.timebase.to_utc(t_ns)
+        generated = generate_plan(
+            scenario, start_utc=start_utc, duration_s=horizon_s, progress=progress
+        )
+        contact_plan = shift_plan(generated, t_ns)
+    return NetworkView(
+        t_ns=t_ns,
+        nodes=tuple(numbers),
+        plan=contact_plan,
+        links=topology,
+        node_names=names,
+        epoch_ns=int(round(epoch_s * NS_PER_S)),
+    )
+
+
 class RoutingScheme(abc.ABC):
     """Base class of routing schemes (built-in and plug-in).
 
@@ -177,4 +229,4 @@ class RoutingScheme(abc.ABC):
         return f"{type(self).__name__}()"
 
 
-__all__ = ["NetworkView", "RoutingScheme", "Topology"]
+__all__ = ["NetworkView", "RoutingScheme", "Topology", "scenario_view", "shift_plan"]
