@@ -240,13 +240,13 @@ def dumps_ion(plan: ContactPlan, *, absolute: bool = False) -> str:
 
     Times are rounded conservatively to whole seconds (start up, end down, light time up); a
     contact that becomes empty is left out (logged). With ``absolute=True`` times are written as
-    UTC ``yyyy/mm/dd-hh:mm:ss`` (needs ``plan.reference_utc``); otherwise an ``@`` line carries
-    the reference time when the plan has one, and times are ``+seconds`` (never zero-padded).
+    UTC ``yyyy/mm/dd-hh:mm:ss`` (needs ``plan.reference_utc``), otherwise as ``+seconds`` (never
+    zero-padded); an ``@`` line carries the reference time when the plan has one.
     """
     if absolute and plan.reference_utc is None:
         raise ContactPlanError("absolute ION times need a plan reference time")
     lines = ["# contact plan written by netemu; rates in bytes/s, ranges in whole seconds"]
-    if plan.reference_utc is not None and not absolute:
+    if plan.reference_utc is not None:
         lines.append(f"@ {format_ion_time(plan.reference_utc)}")
 
     def fmt(t_s: int) -> str:

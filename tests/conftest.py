@@ -1,0 +1,13 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support import REPO
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
