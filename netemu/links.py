@@ -32,7 +32,6 @@ from .geometry import (
     elevation_deg,
     geocentric_latitude_deg,
     geodetic_to_itrs,
-    range_and_rate,
     sun_direction_itrs,
     up_vector,
 )
@@ -102,6 +101,8 @@ class LinkModel:
         self.acquisition_s = np.where(
             self.is_ground, rules.ground.acquisition_s, rules.isl.acquisition_s
         )
+        self._isl_idx = np.nonzero(~self.is_ground)[0]
+        self._gs_up_dot = np.einsum("gk,gk->g", self.gs_pos_m, self.gs_up)
         self.cloud = np.zeros(len(self.cand))
         self.cloud[self.is_ground] = self.gs_cloud[self.cand.b[self.is_ground] - self.n_sat]
 
@@ -117,78 +118,18 @@ class LinkModel:
         """
         link_idx = np.asarray(link_idx)
         time_idx = np.asarray(time_idx)
-        cand = self.cand
-        rules = self.scenario.links
-        m = link_idx.shape[0]
-        a = cand.a[link_idx]
-        b = cand.b[link_idx]
+        a = self.cand.a[link_idx]
+        b = self.cand.b[link_idx]
         ground = self.is_ground[link_idx]
-        pa = pos_m[a, time_idx]
-        va = vel_mps[a, time_idx]
         b_sat = np.where(ground, 0, b)
         pb = pos_m[b_sat, time_idx]
         vb = vel_mps[b_sat, time_idx]
         if ground.any():
-            gi = b[ground] - self.n_sat
-            pb[ground] = self.gs_pos_m[gi]
+            pb[ground] = self.gs_pos_m[b[ground] - self.n_sat]
             vb[ground] = 0.0
-        rng, rate = range_and_rate(pa, va, pb, vb)
-        sun = sun_dir[time_idx]
-        reason = np.zeros(m, dtype=np.int8)
-        vis = np.full(m, np.inf)
-        elev = np.full(m, np.nan)
-        extra_db = np.zeros(m)
-        isl = ~ground
-
-        def apply(mask_rows, margin, code):
-            # margin > 0 is good; record the first failing reason per row.
-            nonlocal vis
-            margin = np.where(np.isnan(margin), -np.inf, margin)
-            vis_rows = np.minimum(vis[mask_rows], margin)
-            vis[mask_rows] = vis_rows
-            failed = np.zeros(m, bool)
-            failed[mask_rows] = margin <= 0
-            reason[(reason == 0) & failed] = code
-
-        apply(np.ones(m, bool), np.where(np.isnan(rng), -np.inf, np.inf), R_PROP)
-        if isl.any():
-            clearance = earth_clearance_m(pa[isl], pb[isl]) - rules.isl.grazing_altitude_km * 1e3
-            apply(isl, clearance / 1e3, R_EARTH)
-            apply(isl, (rules.isl.max_range_km * 1e3 - rng[isl]) / 1e3, R_RANGE)
-        if ground.any():
-            gi = b[ground] - self.n_sat
-            el = elevation_deg(pa[ground], self.gs_pos_m[gi], self.gs_up[gi])
-            elev[ground] = el
-            apply(ground, el - self.gs_min_el[gi], R_ELEV)
-            extra_db[ground] = budget_mod.atmospheric_loss_db(
-                rules.ground.zenith_attenuation_db, el
-            )
-        lat_limit = rules.isl.latitude_limit_deg
-        inter = cand.inter_plane[link_idx]
-        if lat_limit is not None and inter.any():
-            lat = np.maximum(
-                np.abs(geocentric_latitude_deg(pa[inter])),
-                np.abs(geocentric_latitude_deg(pb[inter])),
-            )
-            apply(inter, lat_limit - lat, R_LAT)
-        if rules.isl.sun_exclusion_deg > 0 and isl.any():
-            d = pb[isl] - pa[isl]
-            s = sun[isl]
-            ang = np.minimum(angle_deg(d, s), angle_deg(-d, s))
-            apply(isl, ang - rules.isl.sun_exclusion_deg, R_SUN)
-        if rules.ground.sun_exclusion_deg > 0 and ground.any():
-            # The station's telescope looks up at the satellite; the satellite looking down has
-            # the Earth, not the Sun, behind the station.
-            ang = angle_deg(pa[ground] - pb[ground], sun[ground])
-            apply(ground, ang - rules.ground.sun_exclusion_deg, R_SUN)
-        margin = np.empty(m)
-        loss = np.empty(m)
-        for mask, bud in ((isl, rules.isl.budget), (ground, rules.ground.budget)):
-            if mask.any():
-                margin[mask] = budget_mod.link_margin_db(bud, rng[mask], extra_db[mask])
-                loss[mask] = budget_mod.frame_loss_probability(margin[mask], bud.fading_sigma_db)
-        apply(np.ones(m, bool), margin, R_BUDGET)
-        return Metrics(rng, rate, elev, margin, loss, vis, reason)
+        return self.evaluate_rows(
+            link_idx, pos_m[a, time_idx], vel_mps[a, time_idx], pb, vb, sun_dir[time_idx]
+        )
 
     def evaluate_pairs(self, link_idx, t_ns) -> Metrics:
         """Metrics for links at individual times (one time per row)."""
@@ -201,25 +142,137 @@ class LinkModel:
         a = self.cand.a[link_idx]
         b = self.cand.b[link_idx]
         ground = self.is_ground[link_idx]
-        sats = np.concatenate([a, b[~ground]])
-        times = np.concatenate([t_ns, t_ns[~ground]])
-        pos, vel, _ = self.orbits.propagate_pairs(sats, times)
-        # Lay the states out as (n_sat, m, 3) sparse-free: row k of a satellite lives at slot k.
-        n_sat = self.n_sat
-        pos_full = np.zeros((n_sat, m, 3))
-        vel_full = np.zeros((n_sat, m, 3))
-        rows = np.concatenate([np.arange(m), np.nonzero(~ground)[0]])
-        pos_full[sats, rows] = pos
-        vel_full[sats, rows] = vel
+        pa, va, _ = self.orbits.propagate_pairs(a, t_ns)
+        pb = np.empty_like(pa)
+        vb = np.zeros_like(va)
+        if (~ground).any():
+            pb[~ground], vb[~ground], _ = self.orbits.propagate_pairs(b[~ground], t_ns[~ground])
+        if ground.any():
+            pb[ground] = self.gs_pos_m[b[ground] - self.n_sat]
         sun = sun_direction_itrs(self.scenario.timebase, t_ns)
-        return self.evaluate(link_idx, np.arange(m), pos_full, vel_full, sun)
+        return self.evaluate_rows(link_idx, pa, va, pb, vb, sun)
+
+    def evaluate_rows(self, link_idx, pa, va, pb, vb, sun) -> Metrics:
+        """The link model on flat rows: endpoint states (m, 3) and Sun directions (m, 3).
+
+        For ground rows, ``b`` is the station. Rows that fail on geometry alone (below the
+        elevation mask) skip the rest of the model: their loss is 1 and range rate NaN.
+        """
+        link_idx = np.asarray(link_idx)
+        rules = self.scenario.links
+        m = link_idx.shape[0]
+        cand = self.cand
+        ground = self.is_ground[link_idx]
+        d = pb - pa
+        rng = np.sqrt(np.einsum("ij,ij->i", d, d))
+        reason = np.zeros(m, np.int8)
+        vis = np.full(m, np.inf)
+        elev = np.full(m, np.nan)
+        rate = np.full(m, np.nan)
+        margin = np.full(m, -np.inf)
+        loss = np.ones(m)
+
+        def apply(rows, row_margin, code):
+            # row_margin > 0 is good; keep the first failing reason of every row.
+            row_margin = np.where(np.isnan(row_margin), -np.inf, row_margin)
+            vis[rows] = np.minimum(vis[rows], row_margin)
+            failed = rows[row_margin <= 0]
+            failed = failed[reason[failed] == 0]
+            reason[failed] = code
+
+        bad = np.nonzero(np.isnan(rng))[0]
+        reason[bad] = R_PROP
+        vis[bad] = -np.inf
+        isl = np.nonzero(~ground)[0]
+        grd = np.nonzero(ground)[0]
+        if grd.size:
+            gi = cand.b[link_idx[grd]] - self.n_sat
+            el = elevation_deg(pa[grd], pb[grd], self.gs_up[gi])
+            elev[grd] = el
+            apply(grd, el - self.gs_min_el[gi], R_ELEV)
+        if isl.size:
+            clearance = earth_clearance_m(pa[isl], pb[isl]) - rules.isl.grazing_altitude_km * 1e3
+            apply(isl, clearance / 1e3, R_EARTH)
+            apply(isl, (rules.isl.max_range_km * 1e3 - rng[isl]) / 1e3, R_RANGE)
+        # Rows still possible on geometry go through the rest of the model.
+        live = np.nonzero(reason == 0)[0] if grd.size else np.arange(m)
+        live = live[np.isfinite(rng[live])]
+        if live.size == 0:
+            return Metrics(rng, rate, elev, margin, loss, vis, reason)
+        dl = d[live]
+        rate[live] = np.einsum("ij,ij->i", dl, vb[live] - va[live]) / rng[live]
+        live_ground = ground[live]
+        lat_limit = rules.isl.latitude_limit_deg
+        inter = live[cand.inter_plane[link_idx[live]]]
+        if lat_limit is not None and inter.size:
+            lat = np.maximum(
+                np.abs(geocentric_latitude_deg(pa[inter])),
+                np.abs(geocentric_latitude_deg(pb[inter])),
+            )
+            apply(inter, lat_limit - lat, R_LAT)
+        li = live[~live_ground]
+        lg = live[live_ground]
+        if rules.isl.sun_exclusion_deg > 0 and li.size:
+            ang = angle_deg(d[li], sun[li])
+            ang = np.minimum(ang, 180.0 - ang)  # the Sun behind either terminal's partner
+            apply(li, ang - rules.isl.sun_exclusion_deg, R_SUN)
+        if rules.ground.sun_exclusion_deg > 0 and lg.size:
+            # The station's telescope looks up at the satellite; the satellite looking down has
+            # the Earth, not the Sun, behind the station.
+            ang = angle_deg(-d[lg], sun[lg])
+            apply(lg, ang - rules.ground.sun_exclusion_deg, R_SUN)
+        for rows, bud, extra in (
+            (li, rules.isl.budget, 0.0),
+            (lg, rules.ground.budget, None),
+        ):
+            if rows.size == 0:
+                continue
+            if extra is None:
+                extra = budget_mod.atmospheric_loss_db(
+                    rules.ground.zenith_attenuation_db, elev[rows]
+                )
+            margin[rows] = budget_mod.link_margin_db(bud, rng[rows], extra)
+            loss[rows] = budget_mod.frame_loss_probability(margin[rows], bud.fading_sigma_db)
+            apply(rows, margin[rows], R_BUDGET)
+        return Metrics(rng, rate, elev, margin, loss, vis, reason)
+
+    def snapshot(self, pos_m, vel_mps, sun_dir) -> tuple[np.ndarray, Metrics]:
+        """Metrics at one time for every ISL candidate and every ground pair whose satellite is
+        above the station's geometric horizon; ``pos_m``/``vel_mps`` are (n_sat, 3).
+
+        Returns ``(link_idx, metrics)``. Ground pairs below the horizon can never link at that
+        instant and are left out, which keeps a Starlink-sized snapshot to a few thousand rows.
+        Their geometry is computed as two (stations x satellites) matrix products instead of a
+        gather over every pair.
+        """
+        isl = self._isl_idx
+        rows = [isl]
+        if self.gs_pos_m.shape[0]:
+            # (s - g).up = s.up - g.up: positive when the satellite is above the horizon.
+            up_dot = self.gs_up @ pos_m.T - self._gs_up_dot[:, None]
+            g, sat = np.nonzero(up_dot > 0)
+            rows.append(isl.size + g * self.n_sat + sat)
+        idx = np.concatenate(rows)
+        a = self.cand.a[idx]
+        b = self.cand.b[idx]
+        ground = self.is_ground[idx]
+        b_sat = np.where(ground, 0, b)
+        pb = pos_m[b_sat]
+        vb = vel_mps[b_sat]
+        pb[ground] = self.gs_pos_m[b[ground] - self.n_sat]
+        vb[ground] = 0.0
+        sun_rows = np.broadcast_to(sun_dir.reshape(1, 3), (idx.size, 3))
+        return idx, self.evaluate_rows(idx, pos_m[a], vel_mps[a], pb, vb, sun_rows)
 
 
 @dataclasses.dataclass
 class LinkState:
-    """All candidate links at one instant (arrays over links; node indices ``a < b``)."""
+    """Candidate links at one instant: every ISL candidate and every satellite-station pair
+    with the satellite above the station's horizon (arrays over those links, node indices
+    ``a < b``; ``link_id`` is the stable candidate index of each row)."""
 
     t_ns: int
+    link_id: np.ndarray
     a: np.ndarray
     b: np.ndarray
     kind_code: np.ndarray
@@ -301,6 +354,7 @@ class LinkTracker:
 
     LOOKBACK_SAMPLES = 8
     BISECT_TOL_NS = 10_000_000
+    INTERPOLATE_MAX_NS = 2 * NS_PER_S
 
     def __init__(self, model: LinkModel):
         self.model = model
@@ -308,48 +362,72 @@ class LinkTracker:
         self.possible_since_ns = np.full(len(model), np.iinfo(np.int64).max, dtype=np.int64)
         self.geo_up = np.zeros(len(model), bool)
         self.assigned = np.zeros(len(model), bool)
+        self.visibility = np.full(len(model), -np.inf)
+        self._acq_ns = (model.acquisition_s * NS_PER_S).astype(np.int64)
+        self._up_ids = np.zeros(0, np.int64)
+        self._rows = np.zeros(0, np.int64)
+        self._assigned_ids = np.zeros(0, np.int64)
 
     def step(self, t_ns: int) -> LinkState:
         model = self.model
         t_ns = int(t_ns)
         pos, vel, ok = model.orbits.propagate([t_ns])
         sun = sun_direction_itrs(model.scenario.timebase, [t_ns])
-        n = len(model)
-        all_links = np.arange(n)
-        met = model.evaluate(all_links, np.zeros(n, np.int64), pos, vel, sun)
-        geo_up = met.reason_code == R_UP
-        newly = geo_up & ~self.geo_up
-        acq_ns = (model.acquisition_s * NS_PER_S).astype(np.int64)
+        idx, met = model.snapshot(pos[:, 0, :], vel[:, 0, :], sun[0])
+        # Only rows of this snapshot and links up at the previous epoch are touched, so a step
+        # costs O(rows), not O(all candidates).
+        geo_row = met.reason_code == R_UP
+        now_up = idx[geo_row]
+        newly_rows = geo_row & ~self.geo_up[idx]
+        prev_up = self._up_ids
+        self.geo_up[prev_up] = False
+        self.geo_up[now_up] = True
+        never = np.iinfo(np.int64).max
+        acq_ns = self._acq_ns
         if self.last_t_ns is None or t_ns <= self.last_t_ns:
-            self.possible_since_ns[:] = np.iinfo(np.int64).max
-            self.possible_since_ns[geo_up] = self._lookback(np.nonzero(geo_up)[0], t_ns, acq_ns)
+            self.possible_since_ns[:] = never
+            self.possible_since_ns[now_up] = self._lookback(now_up, t_ns, acq_ns)
         else:
-            idx = np.nonzero(newly)[0]
-            if idx.size:
-                self.possible_since_ns[idx] = self._rise_time(idx, self.last_t_ns, t_ns)
-        self.possible_since_ns[~geo_up] = np.iinfo(np.int64).max
+            self.possible_since_ns[prev_up[~self.geo_up[prev_up]]] = never
+            new = idx[newly_rows]
+            if new.size and t_ns - self.last_t_ns <= self.INTERPOLATE_MAX_NS:
+                # Epochs close together: the visibility margin is smooth, so the linear
+                # crossing between the two epochs is accurate to well under a millisecond.
+                v0 = self.visibility[new]
+                v1 = met.visibility[newly_rows]
+                frac = np.where(np.isfinite(v0) & (v1 > v0), -v0 / (v1 - v0), 1.0)
+                span = t_ns - self.last_t_ns
+                self.possible_since_ns[new] = self.last_t_ns + np.ceil(
+                    np.clip(frac, 0.0, 1.0) * span
+                ).astype(np.int64)
+            elif new.size:
+                self.possible_since_ns[new] = self._rise_time(new, self.last_t_ns, t_ns)
+        self.visibility[self._rows] = -np.inf
+        self.visibility[idx] = met.visibility
+        self._rows = idx
+        self._up_ids = now_up
         reason = met.reason_code.copy()
-        acquiring = geo_up & (t_ns - self.possible_since_ns < acq_ns)
+        acquiring = (reason == R_UP) & (t_ns - self.possible_since_ns[idx] < acq_ns[idx])
         reason[acquiring] = R_ACQ
         up = reason == R_UP
-        up = self._assign_terminals(up, met.elevation_deg)
+        up = self._assign_terminals(idx, up, met.elevation_deg)
         reason[(reason == R_UP) & ~up] = R_TERM
-        self.geo_up = geo_up
         self.last_t_ns = t_ns
         node_pos = np.concatenate([pos[:, 0, :], model.gs_pos_m], axis=0)
         return LinkState(
             t_ns=t_ns,
-            a=model.cand.a,
-            b=model.cand.b,
-            kind_code=model.cand.kind_code,
+            link_id=idx,
+            a=model.cand.a[idx],
+            b=model.cand.b[idx],
+            kind_code=model.cand.kind_code[idx],
             range_m=met.range_m,
             range_rate_mps=met.range_rate_mps,
             elevation_deg=met.elevation_deg,
             loss=met.loss,
-            rate_bps=model.rate_bps,
+            rate_bps=model.rate_bps[idx],
             up=up,
             reason_code=reason,
-            cloud_outage_probability=model.cloud,
+            cloud_outage_probability=model.cloud[idx],
             node_pos_m=node_pos,
         )
 
@@ -393,29 +471,39 @@ class LinkTracker:
             lo = np.where(good, lo, mid)
         return np.ceil(hi).astype(np.int64)
 
-    def _assign_terminals(self, up, elevation) -> np.ndarray:
+    def _assign_terminals(self, idx, up, elevation) -> np.ndarray:
+        """Grant ground links terminals: links assigned at the previous epoch keep theirs,
+        then the highest elevations first, while both ends have a free terminal."""
         model = self.model
-        ground_up = np.nonzero(up & model.is_ground)[0]
-        if ground_up.size == 0:
-            self.assigned[:] = False
+        rows = np.nonzero(up & model.is_ground[idx])[0]
+        was = self.assigned
+        was[self._assigned_ids] = True
+        if rows.size == 0:
+            was[self._assigned_ids] = False
+            self._assigned_ids = np.zeros(0, np.int64)
             return up
-        gs_free = model.gs_terminals.copy()
-        sat_free = model.sat_ground_terminals.copy()
-        a = model.cand.a
-        b = model.cand.b - model.n_sat
-        # Links already assigned keep their terminals; then the highest elevations first.
-        keep_first = self.assigned[ground_up]
-        order = np.lexsort((-elevation[ground_up], ~keep_first))
-        granted = np.zeros(len(model), bool)
-        for k in ground_up[order].tolist():
-            s, g = a[k], b[k]
-            if sat_free[s] > 0 and gs_free[g] > 0:
-                sat_free[s] -= 1
-                gs_free[g] -= 1
-                granted[k] = True
-        self.assigned = granted
+        links = idx[rows]
+        sats = model.cand.a[links]
+        stations = model.cand.b[links] - model.n_sat
+        sat_load = np.bincount(sats, minlength=model.n_sat)
+        gs_load = np.bincount(stations, minlength=len(model.gs_terminals))
+        if np.all(sat_load <= model.sat_ground_terminals) and np.all(gs_load <= model.gs_terminals):
+            granted = np.ones(rows.size, bool)  # no contention: every link gets its terminals
+        else:
+            gs_free = model.gs_terminals.copy()
+            sat_free = model.sat_ground_terminals.copy()
+            order = np.lexsort((-elevation[rows], ~was[links]))
+            granted = np.zeros(rows.size, bool)
+            for k in order.tolist():
+                s_, g_ = sats[k], stations[k]
+                if sat_free[s_] > 0 and gs_free[g_] > 0:
+                    sat_free[s_] -= 1
+                    gs_free[g_] -= 1
+                    granted[k] = True
+        was[self._assigned_ids] = False
+        self._assigned_ids = links[granted]
         out = up.copy()
-        out[model.is_ground] = granted[model.is_ground]
+        out[rows[~granted]] = False
         return out
 
 

@@ -126,10 +126,12 @@ def test_tracker_acquisition_agrees_with_plan():
     for t_s in range(0, 1200, 15):
         t_ns = t_s * NS_PER_S
         state = tracker.step(t_ns)
+        row_of = {int(k): r for r, k in enumerate(state.link_id)}
         for k in np.nonzero(model.is_ground)[0]:
             key = (int(numbers[model.cand.a[k]]), int(numbers[model.cand.b[k]]))
             in_plan = any(s <= t_ns < e for s, e in contacts.get(key, []))
-            tracked = state.up[k] or state.reason[k] == "no-terminal"
+            r = row_of.get(int(k))
+            tracked = r is not None and (state.up[r] or state.reason[r] == "no-terminal")
             total += 1
             mismatches += in_plan != tracked
     assert total > 1000 and mismatches == 0
