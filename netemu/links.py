@@ -102,6 +102,9 @@ class LinkModel:
             self.is_ground, rules.ground.acquisition_s, rules.isl.acquisition_s
         )
         self._isl_idx = np.nonzero(~self.is_ground)[0]
+        self._gs_sq = np.einsum("gk,gk->g", self.gs_pos_m, self.gs_pos_m)
+        # A hair below the mask so rounding never hides a pair that is just above it.
+        self._sin_mask_sq = np.sin(np.radians(np.maximum(self.gs_min_el - 1e-6, 0.0))) ** 2
         self._gs_up_dot = np.einsum("gk,gk->g", self.gs_pos_m, self.gs_up)
         self.cloud = np.zeros(len(self.cand))
         self.cloud[self.is_ground] = self.gs_cloud[self.cand.b[self.is_ground] - self.n_sat]
@@ -236,12 +239,15 @@ class LinkModel:
             apply(rows, margin[rows], R_BUDGET)
         return Metrics(rng, rate, elev, margin, loss, vis, reason)
 
-    def snapshot(self, pos_m, vel_mps, sun_dir) -> tuple[np.ndarray, Metrics]:
+    def snapshot(
+        self, pos_m, vel_mps, sun_dir, *, above_mask_only: bool = False
+    ) -> tuple[np.ndarray, Metrics]:
         """Metrics at one time for every ISL candidate and every ground pair whose satellite is
         above the station's geometric horizon; ``pos_m``/``vel_mps`` are (n_sat, 3).
 
-        Returns ``(link_idx, metrics)``. Ground pairs below the horizon can never link at that
-        instant and are left out, which keeps a Starlink-sized snapshot to a few thousand rows.
+        Returns ``(link_idx, metrics)``. Ground pairs below the horizon (with
+        ``above_mask_only``, below the station's elevation mask) can never link at that instant
+        and are left out, which keeps a Starlink-sized snapshot to a few thousand rows.
         Their geometry is computed as two (stations x satellites) matrix products instead of a
         gather over every pair.
         """
@@ -250,7 +256,14 @@ class LinkModel:
         if self.gs_pos_m.shape[0]:
             # (s - g).up = s.up - g.up: positive when the satellite is above the horizon.
             up_dot = self.gs_up @ pos_m.T - self._gs_up_dot[:, None]
-            g, sat = np.nonzero(up_dot > 0)
+            if above_mask_only:
+                # sin(elevation) > sin(mask): (s - g).up > sin(mask) |s - g|, squared.
+                sat_sq = np.einsum("sk,sk->s", pos_m, pos_m)
+                rng_sq = sat_sq[None, :] + self._gs_sq[:, None] - 2.0 * (self.gs_pos_m @ pos_m.T)
+                keep = (up_dot > 0) & (up_dot * up_dot > self._sin_mask_sq[:, None] * rng_sq)
+            else:
+                keep = up_dot > 0
+            g, sat = np.nonzero(keep)
             rows.append(isl.size + g * self.n_sat + sat)
         idx = np.concatenate(rows)
         a = self.cand.a[idx]
@@ -348,16 +361,20 @@ class LinkTracker:
     """Link state over successive epochs, remembering when each link became geometrically
     possible (for the acquisition rule) and which ground terminals are assigned.
 
-    The first :meth:`step` looks back ``acquisition_s`` by sampling; later steps find the exact
-    moment a link became possible between two epochs by bisection.
+    The first :meth:`step` looks back ``acquisition_s`` by sampling; later steps find the
+    moment a link became possible between two epochs by linear interpolation of the visibility
+    margin (epochs up to 2 s apart) or by bisection. With ``list_below_mask=False`` (the
+    emulator's epoch loop) ground pairs below the elevation mask are not listed at all, which
+    is faster; by default they are listed as down with reason ``below-elevation``.
     """
 
     LOOKBACK_SAMPLES = 8
     BISECT_TOL_NS = 10_000_000
     INTERPOLATE_MAX_NS = 2 * NS_PER_S
 
-    def __init__(self, model: LinkModel):
+    def __init__(self, model: LinkModel, *, list_below_mask: bool = True):
         self.model = model
+        self.list_below_mask = list_below_mask
         self.last_t_ns: int | None = None
         self.possible_since_ns = np.full(len(model), np.iinfo(np.int64).max, dtype=np.int64)
         self.geo_up = np.zeros(len(model), bool)
@@ -373,7 +390,9 @@ class LinkTracker:
         t_ns = int(t_ns)
         pos, vel, ok = model.orbits.propagate([t_ns])
         sun = sun_direction_itrs(model.scenario.timebase, [t_ns])
-        idx, met = model.snapshot(pos[:, 0, :], vel[:, 0, :], sun[0])
+        idx, met = model.snapshot(
+            pos[:, 0, :], vel[:, 0, :], sun[0], above_mask_only=not self.list_below_mask
+        )
         # Only rows of this snapshot and links up at the previous epoch are touched, so a step
         # costs O(rows), not O(all candidates).
         geo_row = met.reason_code == R_UP
