@@ -88,7 +88,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if "contacts_per_hour" in summary:
         cph = summary["contacts_per_hour"]
         t.add_row(
-            f"contacts/hour (first {summary['sample_hours']:g} h)",
+            f"contacts/hour (first {summary['sample_hours'] * 60:.0f} min)",
             f"{cph['isl']} ISL, {cph['ground']} ground (directional)",
         )
     con.print(t)
