@@ -21,8 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
 
 from .interface import NetworkView, RoutingScheme
 from .tables import NO_HOP, RoutingTables
@@ -50,8 +48,10 @@ def _edges(view: NetworkView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ia[keep], ib[keep], delay[keep]
 
 
-def _graph(n: int, ia, ib, weight) -> csr_matrix:
+def _graph(n: int, ia, ib, weight):
     """Sparse (n x n) graph keeping the smallest weight of parallel edges."""
+    from scipy.sparse import csr_matrix
+
     if len(ia):
         key = ia * n + ib
         order = np.lexsort((weight, key))
@@ -77,6 +77,8 @@ def shortest_path_tables(
     (delay_ns, hops)`` turns path weights back into the path's delay and hop count. Entries
     forward now and are valid for ``view.epoch_ns``.
     """
+    from scipy.sparse.csgraph import dijkstra
+
     nodes = np.asarray(view.nodes, dtype=np.int64)
     n = len(nodes)
     ia, ib, delay = _edges(view)
@@ -86,24 +88,27 @@ def shortest_path_tables(
     graph = _graph(n, ia, ib, w)
     if sources is None:
         src_idx = np.arange(n)
-        # reversed graph from every destination: pred[d, s] is s's next hop toward d
-        dist, pred = dijkstra(graph.T.tocsr(), directed=True, return_predecessors=True)
-        nh_idx = pred.T
-        dist = dist.T
+        # On the reversed graph, searched from every destination d, the predecessor of s is
+        # s's next hop toward d: pred[d, s]. An undirected topology is its own reverse.
+        reverse = graph if not view.topology().directed else graph.T.tocsr()
+        dist, pred = dijkstra(reverse, directed=True, return_predecessors=True)
+        nh_idx, dist = pred.T, dist.T
     else:
         index = {int(v): i for i, v in enumerate(nodes.tolist())}
         src_idx = np.asarray([index[int(s)] for s in sources], dtype=np.int64)
         dist_s, pred_s = dijkstra(graph, directed=True, indices=src_idx, return_predecessors=True)
-        nh_idx = np.full((n, n), -9999, dtype=np.int64)
+        nh_idx = np.full((n, n), -9999, dtype=np.int32)
         dist = np.full((n, n), np.inf)
         for row, s in enumerate(src_idx.tolist()):
             nh_idx[s] = _first_hops(s, dist_s[row], pred_s[row])
             dist[s] = dist_s[row]
-    reach = (nh_idx >= 0) & np.isfinite(dist)
-    np.fill_diagonal(reach, False)
-    next_hop = np.where(reach, nodes[np.where(reach, nh_idx, 0)], NO_HOP)
+    # scipy marks "no predecessor" (unreachable, or the node itself) with a negative index
+    reach = nh_idx >= 0
+    lookup = np.append(nodes, NO_HOP)
+    next_hop = lookup[np.where(reach, nh_idx, n)]
     delay_ns, hops = decode(np.where(reach, dist, 0.0))
-    arrival = np.where(reach, view.t_ns + delay_ns, NO_HOP)
+    arrival = np.where(reach, delay_ns + view.t_ns, NO_HOP)
+    hops = np.where(reach, hops, 0)
     if sources is not None:
         keep_rows = np.zeros(n, dtype=bool)
         keep_rows[src_idx] = True
@@ -118,14 +123,14 @@ def shortest_path_tables(
         valid_from_ns=view.t_ns,
         valid_until_ns=view.t_ns + view.epoch_ns,
         hold=False,
-        hops=np.where(reach, hops, 0),
+        hops=hops,
     )
 
 
 def _first_hops(s: int, dist: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """Next hop from ``s`` to every node, from one source's predecessor array."""
     n = len(pred)
-    first = np.full(n, -9999, dtype=np.int64)
+    first = np.full(n, -9999, dtype=np.int32)
     for v in np.argsort(dist, kind="stable").tolist():
         p = int(pred[v])
         if v == s or p < 0:
