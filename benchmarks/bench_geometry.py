@@ -26,7 +26,6 @@ sys.path.insert(0, str(REPO))
 
 from netemu.contacts.finder import generate_plan  # noqa: E402
 from netemu.links import LinkModel, LinkTracker  # noqa: E402
-from netemu.orbits import Orbits  # noqa: E402
 from netemu.scenario import load_scenario  # noqa: E402
 from netemu.timebase import NS_PER_S, timescale  # noqa: E402
 
@@ -48,7 +47,7 @@ def bench_link_state(repeats: int, steps: int) -> dict:
         base = r * 10_000
         tracker.step(base * NS_PER_S)  # first step looks back for acquisition; not timed
         results["link_state_ms"].append(
-            1e3 * per_call(lambda k, b=base: tracker.step((b + 1 + k) * NS_PER_S), steps)
+            1e3 * per_call(lambda k, b=base, tr=tracker: tr.step((b + 1 + k) * NS_PER_S), steps)
         )
         results["propagation_ms"].append(
             1e3 * per_call(lambda k, b=base: orbits.propagate([(b + k) * NS_PER_S]), steps)

@@ -6,6 +6,8 @@ The public API is re-exported here; see docs/ for the user guide.
 from __future__ import annotations
 
 from .capture import CaptureWriter, DropReason, LinkEvent, LinkMeta
+from .contacts import Contact, ContactPlan, dumps_ion, dumps_json, load_plan, loads_ion
+from .contacts.finder import generate_plan
 from .errors import (
     ContactPlanError,
     NetemuError,
@@ -14,6 +16,7 @@ from .errors import (
     RoutingError,
     ScenarioError,
 )
+from .links import LinkModel, LinkState, LinkTracker, link_state
 from .protocol import MessageType, Packet, PayloadType
 from .protocol import decode as decode_sgp
 from .protocol import encode as encode_sgp
@@ -25,36 +28,49 @@ from .routing import (
     RoutingTables,
     load_scheme,
 )
+from .scenario import Node, Scenario, load_scenario
 from .timebase import NS_PER_S, TimeBase, parse_duration_s, parse_utc
 
 __version__ = "0.1.0"
 
-__all__ = sorted(
-    [
-        "NS_PER_S",
-        "CaptureWriter",
-        "DropReason",
-        "LinkEvent",
-        "LinkMeta",
-        "MessageType",
-        "Packet",
-        "PayloadType",
-        "decode_sgp",
-        "encode_sgp",
-        "ContactPlanError",
-        "NetemuError",
-        "NoRouteError",
-        "ProtocolError",
-        "CgrRouter",
-        "ForwardingTable",
-        "NetworkView",
-        "RoutingError",
-        "RoutingScheme",
-        "RoutingTables",
-        "load_scheme",
-        "ScenarioError",
-        "TimeBase",
-        "parse_duration_s",
-        "parse_utc",
-    ]
-)
+__all__ = [
+    "CaptureWriter",
+    "CgrRouter",
+    "Contact",
+    "ContactPlan",
+    "ContactPlanError",
+    "DropReason",
+    "ForwardingTable",
+    "LinkEvent",
+    "LinkMeta",
+    "LinkModel",
+    "LinkState",
+    "LinkTracker",
+    "MessageType",
+    "NS_PER_S",
+    "NetemuError",
+    "NetworkView",
+    "NoRouteError",
+    "Node",
+    "Packet",
+    "PayloadType",
+    "ProtocolError",
+    "RoutingError",
+    "RoutingScheme",
+    "RoutingTables",
+    "Scenario",
+    "ScenarioError",
+    "TimeBase",
+    "decode_sgp",
+    "dumps_ion",
+    "dumps_json",
+    "encode_sgp",
+    "generate_plan",
+    "link_state",
+    "load_plan",
+    "load_scenario",
+    "load_scheme",
+    "loads_ion",
+    "parse_duration_s",
+    "parse_utc",
+]

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from support import TOPOLOGIES
 
 from netemu.contacts import loads_ion, loads_json
+from support import TOPOLOGIES
 
 SCENARIO = str(TOPOLOGIES / "iridium-next.yaml")
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from support import small_walker_dict
 
 from netemu.contacts.finder import find_windows, generate_plan
 from netemu.geometry import C_M_PER_S, sun_direction_itrs
 from netemu.links import R_UP, LinkModel, LinkTracker
 from netemu.scenario import scenario_from_dict
 from netemu.timebase import NS_PER_S
+from support import small_walker_dict
 
 HORIZON_S = 3600
 POLL_S = 0.25

@@ -13,7 +13,6 @@ import datetime as dt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import small_walker_dict
 
 from netemu import ContactPlanError
 from netemu.contacts import (
@@ -28,6 +27,7 @@ from netemu.contacts import (
 from netemu.contacts.finder import generate_plan
 from netemu.scenario import scenario_from_dict
 from netemu.timebase import NS_PER_S
+from support import small_walker_dict
 
 S = NS_PER_S
 

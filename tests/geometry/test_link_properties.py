@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import small_walker_dict
 
 from netemu.budget import frame_loss_probability, link_margin_db
 from netemu.candidates import build_candidates
@@ -15,6 +14,7 @@ from netemu.links import R_EARTH, LinkModel, link_state
 from netemu.orbits import Orbits
 from netemu.scenario import OpticalBudget, scenario_from_dict
 from netemu.timebase import NS_PER_S
+from support import small_walker_dict
 
 budgets = st.builds(
     OpticalBudget,
@@ -115,9 +115,8 @@ def test_fewer_terminals_drop_inter_plane_links():
 
 
 def test_tle_shell_planes_are_inferred_for_plus_grid():
-    from support import TOPOLOGIES
-
     from netemu.scenario import load_scenario
+    from support import TOPOLOGIES
 
     sc = load_scenario(TOPOLOGIES / "iridium-tle.yaml")
     import dataclasses

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from skyfield.api import EarthSatellite, wgs84
-from support import TOPOLOGIES, small_walker_dict
 
 from netemu.geometry import (
     angle_deg,
@@ -24,6 +23,7 @@ from netemu.geometry import (
 from netemu.orbits import Orbits, satrec_tle_lines
 from netemu.scenario import load_scenario, scenario_from_dict
 from netemu.timebase import NS_PER_S, ephemeris, timescale
+from support import TOPOLOGIES, small_walker_dict
 
 TIMES_NS = np.array([0, 617, 3600, 5 * 3600 + 123, 23 * 3600 + 59 * 60]) * NS_PER_S
 

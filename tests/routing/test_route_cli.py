@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from support import TOPOLOGIES
 
 from netemu.cli import main
 from netemu.contacts import dumps_json, loads_ion
+from support import TOPOLOGIES
 
 # The CGR tutorial network (see test_cgr_known.py for the source): A..E = 1..5, OWLT 1 s.
 PLAN = """

@@ -8,7 +8,6 @@ import json
 import sys
 
 import pytest
-from support import REPO
 
 from netemu.cli import main
 from netemu.errors import NetemuError, RoutingError
@@ -22,6 +21,7 @@ from netemu.routing import (
     load_scheme,
 )
 from netemu.routing import plugins as plugins_mod
+from support import REPO
 
 EXAMPLE = REPO / "docs" / "examples" / "routing_plugin.py"
 

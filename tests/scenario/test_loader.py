@@ -8,10 +8,10 @@ import sys
 
 import pytest
 import yaml
-from support import TOPOLOGIES, small_walker_dict
 
 from netemu import ScenarioError
 from netemu.scenario import load_scenario, parse_tle_text, scenario_from_dict, tle_checksum
+from support import TOPOLOGIES, small_walker_dict
 
 BUNDLED = sorted(p for p in TOPOLOGIES.glob("*.yaml"))
 
