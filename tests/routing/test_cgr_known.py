@@ -25,6 +25,8 @@ reaches its sender before it ends -- and, where the source states an outcome, ch
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from netemu.contacts import loads_ion
@@ -33,31 +35,7 @@ from netemu.timebase import NS_PER_S
 
 S = NS_PER_S
 
-TUTORIAL_ION = """
-m horizon +0
-a contact +0 +60 1 2 1
-a contact +0 +60 2 1 1
-a contact +0 +60 2 3 1
-a contact +0 +60 3 2 1
-a contact +0 +60 1 3 1
-a contact +0 +60 3 1 1
-a contact +0 +30 3 4 1
-a contact +0 +30 4 3 1
-a contact +10 +20 1 5 1
-a contact +10 +20 5 1 1
-a contact +0 +10 4 5 1
-a contact +0 +10 5 4 1
-a contact +30 +40 4 5 1
-a contact +30 +40 5 4 1
-a contact +50 +60 4 5 1
-a contact +50 +60 5 4 1
-a range +0 +60 1 2 1
-a range +0 +60 1 3 1
-a range +0 +60 1 5 1
-a range +0 +60 2 3 1
-a range +0 +60 3 4 1
-a range +0 +60 4 5 1
-"""
+TUTORIAL_ION = (Path(__file__).parent / "data" / "cgr-tutorial.ionrc").read_text()
 
 RECOMPUTE_ION = """
 a range +0 +3600 1 1 1

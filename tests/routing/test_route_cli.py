@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -11,30 +12,7 @@ from netemu.contacts import dumps_json, loads_ion
 from support import TOPOLOGIES
 
 # The CGR tutorial network (see test_cgr_known.py for the source): A..E = 1..5, OWLT 1 s.
-PLAN = """
-a contact +0 +60 1 2 1
-a contact +0 +60 2 1 1
-a contact +0 +60 2 3 1
-a contact +0 +60 3 2 1
-a contact +0 +60 1 3 1
-a contact +0 +60 3 1 1
-a contact +0 +30 3 4 1
-a contact +0 +30 4 3 1
-a contact +10 +20 1 5 1
-a contact +10 +20 5 1 1
-a contact +0 +10 4 5 1
-a contact +0 +10 5 4 1
-a contact +30 +40 4 5 1
-a contact +30 +40 5 4 1
-a contact +50 +60 4 5 1
-a contact +50 +60 5 4 1
-a range +0 +60 1 2 1
-a range +0 +60 1 3 1
-a range +0 +60 1 5 1
-a range +0 +60 2 3 1
-a range +0 +60 3 4 1
-a range +0 +60 4 5 1
-"""
+PLAN = (Path(__file__).parent / "data" / "cgr-tutorial.ionrc").read_text()
 
 
 @pytest.fixture
