@@ -414,7 +414,8 @@ class LinkTracker:
                 # crossing between the two epochs is accurate to well under a millisecond.
                 v0 = self.visibility[new]
                 v1 = met.visibility[newly_rows]
-                frac = np.where(np.isfinite(v0) & (v1 > v0), -v0 / (v1 - v0), 1.0)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    frac = np.where(np.isfinite(v0) & (v1 > v0), -v0 / (v1 - v0), 1.0)
                 span = t_ns - self.last_t_ns
                 self.possible_since_ns[new] = self.last_t_ns + np.ceil(
                     np.clip(frac, 0.0, 1.0) * span
