@@ -16,6 +16,15 @@ from .errors import (
     RoutingError,
     ScenarioError,
 )
+from .fabric import (
+    Fabric,
+    FabricConfig,
+    FabricDrop,
+    FidelityRecorder,
+    FrameStatus,
+    LinkTable,
+    Outcome,
+)
 from .links import LinkModel, LinkState, LinkTracker, link_state
 from .protocol import MessageType, Packet, PayloadType
 from .protocol import decode as decode_sgp
@@ -40,11 +49,17 @@ __all__ = [
     "ContactPlan",
     "ContactPlanError",
     "DropReason",
+    "Fabric",
+    "FabricConfig",
+    "FabricDrop",
+    "FidelityRecorder",
     "ForwardingTable",
+    "FrameStatus",
     "LinkEvent",
     "LinkMeta",
     "LinkModel",
     "LinkState",
+    "LinkTable",
     "LinkTracker",
     "MessageType",
     "NS_PER_S",
@@ -52,6 +67,7 @@ __all__ = [
     "NetworkView",
     "NoRouteError",
     "Node",
+    "Outcome",
     "Packet",
     "PayloadType",
     "ProtocolError",
