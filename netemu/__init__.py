@@ -26,6 +26,7 @@ from .fabric import (
     Outcome,
 )
 from .links import LinkModel, LinkState, LinkTracker, link_state
+from .node import NodeConfig, NodeCore, NodeDropReason
 from .protocol import MessageType, Packet, PayloadType
 from .protocol import decode as decode_sgp
 from .protocol import encode as encode_sgp
@@ -67,6 +68,9 @@ __all__ = [
     "NetworkView",
     "NoRouteError",
     "Node",
+    "NodeConfig",
+    "NodeCore",
+    "NodeDropReason",
     "Outcome",
     "Packet",
     "PayloadType",
