@@ -341,8 +341,8 @@ class Fabric:
         that pair (otherwise ``no-link``). Returns the :class:`Outcome`: ``IN_FLIGHT`` with its
         ``arrival_ns``, or ``DROPPED`` with the reason.
         """
-        if isinstance(frame, int):
-            size, payload = frame, None
+        if isinstance(frame, (int, np.integer)):
+            size, payload = int(frame), None
         else:
             size, payload = len(frame), frame
         if size < 0:

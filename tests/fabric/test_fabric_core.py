@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from netemu.capture import DropReason, LinkEvent
@@ -49,6 +50,8 @@ def test_both_directions_of_an_undirected_link_have_their_own_transmitter():
     b = fab.send(1250, 1, 0, t_ns=0)
     assert a.arrival_ns == b.arrival_ns == 20 * MS
     assert a.frame is None  # sent as a length
+    c = fab.send(np.int64(1250), 0, 1, t_ns=np.int64(0))
+    assert c.size_bytes == 1250 and c.frame is None and c.arrival_ns == 30 * MS
 
 
 def test_queueing_behind_frames_being_serialized():
