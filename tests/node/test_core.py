@@ -453,3 +453,24 @@ def test_stats_are_json_ready():
     net.run(100 * MS)
     stats = json.loads(json.dumps(net.cores[B].stats()))
     assert stats["forwarded"] == 1 and stats["node"] == B and stats["held_packets"] == 0
+
+
+def test_route_to_all_neighbours_is_link_local():
+    from netemu.protocol import Route
+
+    a, b = NodeCore(A), NodeCore(B)
+    pkt = Packet(type=MessageType.ROUTE, src=A, dst=0xFFFF_FFFF, body=Route(0x8001, 1), hop_limit=1)
+    with pytest.raises(ValueError, match="neighbour="):
+        a.originate(pkt, 0)
+    [orig, tx] = a.originate(pkt, 0, neighbour=B)
+    assert isinstance(orig, Originated) and tx.neighbour == B
+    [got] = b.receive(tx.frame, A, 1)
+    assert isinstance(got, Deliver) and got.packet.body == Route(0x8001, 1)
+
+
+def test_new_table_reroutes_held_packets_to_a_new_next_hop():
+    core = NodeCore(A)
+    core.set_table(fib(A, {C: (B, 10 * S)}), 0)
+    core.send_local(C, b"m", 0)
+    [tx] = of(core.set_table(fib(A, {C: C}), 1 * S), Transmit)
+    assert tx.neighbour == C and core.held == 0
