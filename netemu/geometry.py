@@ -115,13 +115,7 @@ def sun_direction_teme(jd_utc_whole, jd_utc_frac):
 
 def sun_direction_itrs(timebase, t_ns):
     """Unit vector to the Sun in ITRS at scenario times, shape (n_t, 3)."""
-    from .orbits import gmst82_rad
+    from .orbits import earth_frame
+    from .orbits import sun_direction_itrs as sun_in_frame
 
-    t_ns = np.atleast_1d(np.asarray(t_ns, dtype=np.float64))
-    jd, fr = timebase.utc_jd(t_ns)
-    s = sun_direction_teme(jd, fr)
-    theta = gmst82_rad(*timebase.ut1_jd(t_ns))
-    c, sn = np.cos(theta), np.sin(theta)
-    return np.stack(
-        [c * s[..., 0] + sn * s[..., 1], -sn * s[..., 0] + c * s[..., 1], s[..., 2]], -1
-    )
+    return sun_in_frame(earth_frame(timebase, t_ns))

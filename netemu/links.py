@@ -32,12 +32,11 @@ from .geometry import (
     elevation_deg,
     geocentric_latitude_deg,
     geodetic_to_itrs,
-    sun_direction_itrs,
     up_vector,
 )
-from .orbits import Orbits
+from .orbits import Orbits, earth_frame, sun_direction_itrs
 from .scenario.model import Scenario
-from .timebase import NS_PER_S
+from .timebase import NS_PER_S, format_utc
 
 REASONS = (
     "",
@@ -145,14 +144,17 @@ class LinkModel:
         a = self.cand.a[link_idx]
         b = self.cand.b[link_idx]
         ground = self.is_ground[link_idx]
-        pa, va, _ = self.orbits.propagate_pairs(a, t_ns)
+        frame = earth_frame(self.scenario.timebase, t_ns)
+        pa, va, _ = self.orbits.propagate_pairs(a, t_ns, frame=frame)
         pb = np.empty_like(pa)
         vb = np.zeros_like(va)
         if (~ground).any():
-            pb[~ground], vb[~ground], _ = self.orbits.propagate_pairs(b[~ground], t_ns[~ground])
+            pb[~ground], vb[~ground], _ = self.orbits.propagate_pairs(
+                b[~ground], t_ns[~ground], frame=frame.select(~ground)
+            )
         if ground.any():
             pb[ground] = self.gs_pos_m[b[ground] - self.n_sat]
-        sun = sun_direction_itrs(self.scenario.timebase, t_ns)
+        sun = sun_direction_itrs(frame)
         return self.evaluate_rows(link_idx, pa, va, pb, vb, sun)
 
     def evaluate_rows(self, link_idx, pa, va, pb, vb, sun) -> Metrics:
@@ -238,6 +240,21 @@ class LinkModel:
             loss[rows] = budget_mod.frame_loss_probability(margin[rows], bud.fading_sigma_db)
             apply(rows, margin[rows], R_BUDGET)
         return Metrics(rng, rate, elev, margin, loss, vis, reason)
+
+    def refine_change(self, link_idx, lo_ns, hi_ns, *, rising: bool, tol_ns: float):
+        """Bisect each link's change of state inside (lo, hi] until the bracket is at most
+        ``tol_ns`` wide; returns the first instant (ns) in the new state (rising: first up,
+        falling: first down). The link must be in the old state at ``lo`` and the new at ``hi``.
+        """
+        lo = np.asarray(lo_ns, dtype=np.float64).copy()
+        hi = np.asarray(hi_ns, dtype=np.float64).copy()
+        while np.any(hi - lo > tol_ns):
+            mid = 0.5 * (lo + hi)
+            up = self.evaluate_pairs(link_idx, mid).reason_code == R_UP
+            after = up if rising else ~up
+            hi = np.where(after, mid, hi)
+            lo = np.where(after, lo, mid)
+        return np.ceil(hi).astype(np.int64)
 
     def snapshot(
         self, pos_m, vel_mps, sun_dir, *, above_mask_only: bool = False
@@ -348,8 +365,6 @@ class LinkState:
             }
             for n in scenario.nodes
         ]
-        from .timebase import format_utc
-
         return {
             "time": format_utc(scenario.timebase.to_utc(self.t_ns)),
             "nodes": nodes,
@@ -378,7 +393,6 @@ class LinkTracker:
         self.last_t_ns: int | None = None
         self.possible_since_ns = np.full(len(model), np.iinfo(np.int64).max, dtype=np.int64)
         self.geo_up = np.zeros(len(model), bool)
-        self.assigned = np.zeros(len(model), bool)
         self.visibility = np.full(len(model), -np.inf)
         self._acq_ns = (model.acquisition_s * NS_PER_S).astype(np.int64)
         self._up_ids = np.zeros(0, np.int64)
@@ -388,8 +402,9 @@ class LinkTracker:
     def step(self, t_ns: int) -> LinkState:
         model = self.model
         t_ns = int(t_ns)
-        pos, vel, ok = model.orbits.propagate([t_ns])
-        sun = sun_direction_itrs(model.scenario.timebase, [t_ns])
+        frame = earth_frame(model.scenario.timebase, [t_ns])
+        pos, vel, ok = model.orbits.propagate([t_ns], frame=frame)
+        sun = sun_direction_itrs(frame)
         idx, met = model.snapshot(
             pos[:, 0, :], vel[:, 0, :], sun[0], above_mask_only=not self.list_below_mask
         )
@@ -421,7 +436,13 @@ class LinkTracker:
                     np.clip(frac, 0.0, 1.0) * span
                 ).astype(np.int64)
             elif new.size:
-                self.possible_since_ns[new] = self._rise_time(new, self.last_t_ns, t_ns)
+                self.possible_since_ns[new] = model.refine_change(
+                    new,
+                    np.full(new.size, self.last_t_ns),
+                    np.full(new.size, t_ns),
+                    rising=True,
+                    tol_ns=self.BISECT_TOL_NS,
+                )
         self.visibility[self._rows] = -np.inf
         self.visibility[idx] = met.visibility
         self._rows = idx
@@ -471,35 +492,22 @@ class LinkTracker:
         t_ok = t_ns - acq_ns[sel] * first_fail / k
         sub = np.where(fail_any, 0, t_ns - acq_ns[sel] - 1).astype(np.int64)
         if fail_any.any():
-            sub[fail_any] = self._bisect_rise(sel[fail_any], t_fail[fail_any], t_ok[fail_any])
+            sub[fail_any] = self.model.refine_change(
+                sel[fail_any],
+                t_fail[fail_any],
+                t_ok[fail_any],
+                rising=True,
+                tol_ns=self.BISECT_TOL_NS,
+            )
         since[need] = sub
         return since
-
-    def _rise_time(self, idx, t_lo, t_hi) -> np.ndarray:
-        lo = np.full(idx.size, float(t_lo))
-        hi = np.full(idx.size, float(t_hi))
-        return self._bisect_rise(idx, lo, hi)
-
-    def _bisect_rise(self, idx, lo, hi) -> np.ndarray:
-        lo = lo.astype(np.float64).copy()
-        hi = hi.astype(np.float64).copy()
-        while np.any(hi - lo > self.BISECT_TOL_NS):
-            mid = 0.5 * (lo + hi)
-            met = self.model.evaluate_pairs(idx, mid)
-            good = met.reason_code == R_UP
-            hi = np.where(good, mid, hi)
-            lo = np.where(good, lo, mid)
-        return np.ceil(hi).astype(np.int64)
 
     def _assign_terminals(self, idx, up, elevation) -> np.ndarray:
         """Grant ground links terminals: links assigned at the previous epoch keep theirs,
         then the highest elevations first, while both ends have a free terminal."""
         model = self.model
         rows = np.nonzero(up & model.is_ground[idx])[0]
-        was = self.assigned
-        was[self._assigned_ids] = True
         if rows.size == 0:
-            was[self._assigned_ids] = False
             self._assigned_ids = np.zeros(0, np.int64)
             return up
         links = idx[rows]
@@ -512,7 +520,8 @@ class LinkTracker:
         else:
             gs_free = model.gs_terminals.copy()
             sat_free = model.sat_ground_terminals.copy()
-            order = np.lexsort((-elevation[rows], ~was[links]))
+            kept = np.isin(links, self._assigned_ids)
+            order = np.lexsort((-elevation[rows], ~kept))
             granted = np.zeros(rows.size, bool)
             for k in order.tolist():
                 s_, g_ = sats[k], stations[k]
@@ -520,7 +529,6 @@ class LinkTracker:
                     sat_free[s_] -= 1
                     gs_free[g_] -= 1
                     granted[k] = True
-        was[self._assigned_ids] = False
         self._assigned_ids = links[granted]
         out = up.copy()
         out[rows[~granted]] = False

@@ -15,6 +15,7 @@ mean sidereal angle (IAU 1982, on UT1), the same transformation skyfield applies
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 
@@ -84,14 +85,18 @@ def satrec_tle_lines(sat) -> tuple[str, str]:
     return export_tle(sat)
 
 
-def teme_to_itrs(r_teme, v_teme, gmst_rad):
-    """Rotate TEME position/velocity (..., 3) into ITRS with GMST angles broadcast on (...)."""
+def rotate_teme_to_itrs(vec_teme, gmst_rad):
+    """Rotate vectors (..., 3) from TEME into ITRS about z by the sidereal angle (...)."""
     c = np.cos(gmst_rad)
     s = np.sin(gmst_rad)
-    x, y, z = r_teme[..., 0], r_teme[..., 1], r_teme[..., 2]
-    r = np.stack([c * x + s * y, -s * x + c * y, z], axis=-1)
-    vx, vy, vz = v_teme[..., 0], v_teme[..., 1], v_teme[..., 2]
-    v = np.stack([c * vx + s * vy, -s * vx + c * vy, vz], axis=-1)
+    x, y, z = vec_teme[..., 0], vec_teme[..., 1], vec_teme[..., 2]
+    return np.stack([c * x + s * y, -s * x + c * y, z], axis=-1)
+
+
+def teme_to_itrs(r_teme, v_teme, gmst_rad):
+    """Rotate TEME position/velocity (..., 3) into ITRS with GMST angles broadcast on (...)."""
+    r = rotate_teme_to_itrs(r_teme, gmst_rad)
+    v = rotate_teme_to_itrs(v_teme, gmst_rad)
     # Velocity relative to the rotating Earth: v - omega x r.
     v[..., 0] += OMEGA_EARTH_RAD_S * r[..., 1]
     v[..., 1] -= OMEGA_EARTH_RAD_S * r[..., 0]
@@ -106,6 +111,32 @@ def gmst82_rad(jd_ut1_whole, jd_ut1_frac):
     return theta
 
 
+@dataclasses.dataclass(frozen=True)
+class EarthFrame:
+    """Scenario times with their UTC Julian dates (for SGP4) and sidereal angle (for TEME ->
+    ITRS), computed once and shared by satellite propagation and the Sun."""
+
+    jd: np.ndarray
+    fr: np.ndarray
+    gmst_rad: np.ndarray
+
+    def select(self, mask) -> EarthFrame:
+        return EarthFrame(self.jd[mask], self.fr[mask], self.gmst_rad[mask])
+
+
+def earth_frame(timebase: TimeBase, t_ns) -> EarthFrame:
+    t_ns = np.atleast_1d(np.asarray(t_ns, dtype=np.float64))
+    jd, fr = timebase.utc_jd(t_ns)
+    return EarthFrame(jd, fr, gmst82_rad(*timebase.ut1_jd(t_ns)))
+
+
+def sun_direction_itrs(frame: EarthFrame):
+    """Unit vector to the Sun in ITRS, shape (n_t, 3)."""
+    from .geometry import sun_direction_teme
+
+    return rotate_teme_to_itrs(sun_direction_teme(frame.jd, frame.fr), frame.gmst_rad)
+
+
 class Orbits:
     """All satellites of a scenario, ready for vectorised propagation."""
 
@@ -118,48 +149,44 @@ class Orbits:
             raise ScenarioError("scenario has no satellites", path=scenario.path)
         self._array = SatrecArray(self.satrecs)
 
-    def propagate(self, t_ns, sat_index=None):
+    def propagate(self, t_ns, sat_index=None, *, frame: EarthFrame | None = None):
         """Positions (m) and Earth-relative velocities (m/s) in ITRS at scenario times.
 
         Returns ``pos_m`` and ``vel_mps`` of shape (n_sat, n_t, 3) and ``ok`` (n_sat, n_t): False
         where SGP4 reported an error (e.g. a decayed orbit); those positions are NaN.
-        ``sat_index`` restricts the satellites (an index array).
+        ``sat_index`` restricts the satellites (an index array); ``frame`` passes the
+        :func:`earth_frame` of ``t_ns`` when the caller already has it.
         """
-        t_ns = np.atleast_1d(np.asarray(t_ns, dtype=np.float64))
-        jd, fr = self.timebase.utc_jd(t_ns)
+        frame = frame if frame is not None else earth_frame(self.timebase, t_ns)
         arr = (
             self._array
             if sat_index is None
             else SatrecArray([self.satrecs[i] for i in np.asarray(sat_index).tolist()])
         )
-        err, r_km, v_kms = arr.sgp4(jd, fr)
-        wd, wf = self.timebase.ut1_jd(t_ns)
-        theta = gmst82_rad(wd, wf)  # (n_t,)
-        pos, vel = teme_to_itrs(r_km * 1000.0, v_kms * 1000.0, theta[None, :])
+        err, r_km, v_kms = arr.sgp4(frame.jd, frame.fr)
+        pos, vel = teme_to_itrs(r_km * 1000.0, v_kms * 1000.0, frame.gmst_rad[None, :])
         ok = err == 0
         if not ok.all():
             pos[~ok] = np.nan
             vel[~ok] = np.nan
         return pos, vel, ok
 
-    def propagate_pairs(self, sat_index, t_ns):
+    def propagate_pairs(self, sat_index, t_ns, *, frame: EarthFrame | None = None):
         """Positions/velocities for matched (satellite, time) pairs: shapes (m, 3), (m, 3), (m,)."""
         sat_index = np.asarray(sat_index, dtype=np.int64)
-        t_ns = np.asarray(t_ns, dtype=np.float64)
+        frame = frame if frame is not None else earth_frame(self.timebase, t_ns)
+        jd, fr = frame.jd, frame.fr
         m = sat_index.shape[0]
         r_km = np.empty((m, 3))
         v_kms = np.empty((m, 3))
         err = np.zeros(m, dtype=np.int64)
-        jd, fr = self.timebase.utc_jd(t_ns)
         for s in np.unique(sat_index).tolist():
             sel = np.nonzero(sat_index == s)[0]
             e, r, v = self.satrecs[s].sgp4_array(jd[sel], fr[sel])
             r_km[sel] = r
             v_kms[sel] = v
             err[sel] = e
-        wd, wf = self.timebase.ut1_jd(t_ns)
-        theta = gmst82_rad(wd, wf)
-        pos, vel = teme_to_itrs(r_km * 1000.0, v_kms * 1000.0, theta)
+        pos, vel = teme_to_itrs(r_km * 1000.0, v_kms * 1000.0, frame.gmst_rad)
         ok = err == 0
         pos[~ok] = np.nan
         vel[~ok] = np.nan

@@ -53,13 +53,8 @@ def summarise(scenario, sample_s: float) -> dict:
     }
     if plan is not None:
         hours = sample_s / 3600.0
-        is_ground = np.array(
-            [
-                scenario.node(int(a)).kind == "ground" or scenario.node(int(b)).kind == "ground"
-                for a, b in zip(plan.from_node, plan.to_node, strict=True)
-            ],
-            dtype=bool,
-        )
+        ground_numbers = [n.number for n in scenario.ground_nodes]
+        is_ground = np.isin(plan.from_node, ground_numbers) | np.isin(plan.to_node, ground_numbers)
         out["sample_hours"] = hours
         out["contacts_per_hour"] = {
             "isl": round(float((~is_ground).sum()) / hours, 2),

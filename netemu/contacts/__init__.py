@@ -5,22 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ContactPlanError
 from .ion import dump_ion, dumps_ion, load_ion, loads_ion
 from .jsonio import dump_json, dumps_json, load_json, loads_json
-from .model import Contact, ContactPlan
+from .model import Contact, ContactPlan, read_plan_text
 
 
 def load_plan(path: str | Path) -> ContactPlan:
     """Load an ION (``a contact`` lines) or JSON contact plan, told apart by content."""
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise ContactPlanError(f"cannot read contact plan: {exc.strerror}", path=str(p)) from None
+    where, text = read_plan_text(path)
     if text.lstrip().startswith("{"):
-        return loads_json(text, path=str(p))
-    return loads_ion(text, path=str(p))
+        return loads_json(text, path=where)
+    return loads_ion(text, path=where)
 
 
 __all__ = [

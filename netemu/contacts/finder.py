@@ -19,8 +19,9 @@ import logging
 
 import numpy as np
 
-from ..geometry import C_M_PER_S, sun_direction_itrs
+from ..geometry import C_M_PER_S
 from ..links import R_UP, LinkModel, link_model
+from ..orbits import earth_frame, sun_direction_itrs
 from ..scenario.model import Scenario
 from ..timebase import NS_PER_S, parse_utc
 from .model import ContactPlan
@@ -56,8 +57,9 @@ def find_windows(
     task = _progress(progress, len(grid))
     for c0 in range(0, len(grid), chunk):
         times = grid[c0 : c0 + chunk]
-        pos, vel, _ = model.orbits.propagate(times)
-        sun = sun_direction_itrs(model.scenario.timebase, times)
+        frame = earth_frame(model.scenario.timebase, times)
+        pos, vel, _ = model.orbits.propagate(times, frame=frame)
+        sun = sun_direction_itrs(frame)
         n_t = len(times)
         rows_l = np.tile(all_links, n_t)
         rows_t = np.repeat(np.arange(n_t), n_links)
@@ -150,22 +152,11 @@ def _opened_at_zero(r_link, r_col, f_link, f_col, still, n_links):
 
 
 def _bisect(model, links, lo_ns, hi_ns, *, rising: bool, tol_ns: float):
-    """Refine state changes of ``links`` inside (lo, hi]; returns (time_ns, range_m at it)."""
-    lo = lo_ns.astype(np.float64)
-    hi = hi_ns.astype(np.float64)
+    """Refined state changes of ``links`` inside (lo, hi]: (time_ns, range_m at that time)."""
     if links.size == 0:
         return np.zeros(0, np.int64), np.zeros(0)
-    while np.any(hi - lo > tol_ns):
-        mid = 0.5 * (lo + hi)
-        up = model.evaluate_pairs(links, mid).reason_code == R_UP
-        # rising: down at lo, up at hi -> keep the half that still changes state.
-        after = up if rising else ~up
-        hi = np.where(after, mid, hi)
-        lo = np.where(after, lo, mid)
-    # Report the first instant in the new state (rising: first up; falling: first down).
-    t = np.ceil(hi).astype(np.int64)
-    rng = model.evaluate_pairs(links, t.astype(np.float64)).range_m
-    return t, rng
+    t = model.refine_change(links, lo_ns, hi_ns, rising=rising, tol_ns=tol_ns)
+    return t, model.evaluate_pairs(links, t.astype(np.float64)).range_m
 
 
 def _progress(enabled: bool, total: int):

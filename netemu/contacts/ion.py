@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..errors import ContactPlanError
 from ..timebase import NS_PER_S
-from .model import ContactPlan
+from .model import ContactPlan, read_plan_text
 
 log = logging.getLogger(__name__)
 
@@ -227,12 +227,8 @@ def _find_owlt(ranges, a: int, b: int, start_ns: int) -> int | None:
 
 
 def load_ion(path: str | Path) -> ContactPlan:
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise ContactPlanError(f"cannot read contact plan: {exc.strerror}", path=str(p)) from None
-    return loads_ion(text, path=str(p))
+    where, text = read_plan_text(path)
+    return loads_ion(text, path=where)
 
 
 def dumps_ion(plan: ContactPlan, *, absolute: bool = False) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import ContactPlanError
 from ..timebase import NS_PER_S, format_utc, parse_utc
-from .model import ContactPlan
+from .model import ContactPlan, read_plan_text
 
 FORMAT = "netemu-contact-plan"
 
@@ -118,9 +118,5 @@ def loads_json(text: str, *, path: str | None = None) -> ContactPlan:
 
 
 def load_json(path: str | Path) -> ContactPlan:
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise ContactPlanError(f"cannot read contact plan: {exc.strerror}", path=str(p)) from None
-    return loads_json(text, path=str(p))
+    where, text = read_plan_text(path)
+    return loads_json(text, path=where)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 
@@ -199,3 +200,12 @@ class ContactPlan:
 
     def columns(self) -> dict[str, np.ndarray]:
         return {c: getattr(self, c) for c in _COLUMNS}
+
+
+def read_plan_text(path: str | Path) -> tuple[str, str]:
+    """(path as text, file content) of a contact-plan file, or a ContactPlanError."""
+    p = Path(path)
+    try:
+        return str(p), p.read_text()
+    except OSError as exc:
+        raise ContactPlanError(f"cannot read contact plan: {exc.strerror}", path=str(p)) from None

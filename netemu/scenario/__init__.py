@@ -1,6 +1,6 @@
 """Scenarios: constellations, ground stations and link rules as validated data."""
 
-from .loader import load_scenario, replace_epoch, scenario_from_dict
+from .loader import load_scenario, scenario_from_dict
 from .model import (
     Constellation,
     GroundRules,
@@ -29,7 +29,6 @@ __all__ = [
     "WalkerShell",
     "load_scenario",
     "parse_tle_text",
-    "replace_epoch",
     "scenario_from_dict",
     "tle_checksum",
     "walker_elements",

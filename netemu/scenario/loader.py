@@ -7,7 +7,6 @@ typo never silently falls back to a default.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from pathlib import Path
@@ -284,7 +283,7 @@ def _stations(raw, path: Path, key: str, seen: tuple[Path, ...] = ()) -> list[Gr
     return out
 
 
-def _number_nodes(constellations, stations, numbering: dict, path: str) -> tuple[Node, ...]:
+def _number_nodes(constellations, stations, numbering: dict) -> tuple[Node, ...]:
     nodes: list[Node] = []
     number = 1
     for c in constellations:
@@ -376,7 +375,7 @@ def scenario_from_dict(data, *, path: str | Path = "<scenario>") -> Scenario:
     numbering = {"ground_first": nr.number("ground_first", None, integer=True, min=0)}
     nr.finish()
     r.finish()
-    nodes = _number_nodes(constellations, stations, numbering, spath)
+    nodes = _number_nodes(constellations, stations, numbering)
     return Scenario(
         name=name,
         epoch_utc=epoch,
@@ -387,8 +386,3 @@ def scenario_from_dict(data, *, path: str | Path = "<scenario>") -> Scenario:
         description=description,
         path=spath,
     )
-
-
-def replace_epoch(scenario: Scenario, epoch) -> Scenario:
-    """The same scenario with another epoch (e.g. ``--start`` on the CLI)."""
-    return dataclasses.replace(scenario, epoch_utc=parse_utc(epoch))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 
 from ..errors import ScenarioError
 from ..timebase import TimeBase
@@ -221,7 +220,3 @@ def walker_elements(shell: WalkerShell) -> list[tuple[int, int, float, float]]:
             ma = (s * 360.0 / shell.sats_per_plane + p * shell.phasing * 360.0 / total) % 360.0
             out.append((p, s, raan, ma))
     return out
-
-
-def is_finite(value: float) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
