@@ -4,12 +4,12 @@ table for one epoch)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from ..errors import NetemuError, RoutingError
-from ..timebase import NS_PER_S, format_utc, parse_duration_s, parse_utc
+from ..timebase import NS_PER_S, format_utc
+from .common import console, duration_arg, load_scenario_arg, print_json, utc_arg
 
 
 def register(sub) -> None:
@@ -31,9 +31,12 @@ def register(sub) -> None:
     p.add_argument("--k", type=int, default=1, metavar="K", help="routes to list (default 1)")
     p.add_argument("--margin", type=float, default=0.0, metavar="S", help="per-hop OWLT margin (s)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--start", default=None, metavar="ISO8601", help="scenario: plan start")
+    p.add_argument(
+        "--start", type=utc_arg, default=None, metavar="ISO8601", help="scenario: plan start"
+    )
     p.add_argument(
         "--horizon",
+        type=duration_arg,
         default=None,
         metavar="DURATION",
         help="scenario: plan length (default: up to the deadline, else --at + 1h)",
@@ -49,7 +52,7 @@ def register(sub) -> None:
         "of the netemu.routing group.",
     )
     q.add_argument("scenario", metavar="SCENARIO", help="scenario YAML")
-    q.add_argument("--at", required=True, metavar="ISO8601", help="epoch (UTC)")
+    q.add_argument("--at", type=utc_arg, required=True, metavar="ISO8601", help="epoch (UTC)")
     q.add_argument(
         "--scheme",
         "--routing",
@@ -59,8 +62,20 @@ def register(sub) -> None:
         help="cgr | snapshot | minhop | module:Class (default cgr)",
     )
     q.add_argument("--node", action="append", default=None, metavar="N", help="only these nodes")
-    q.add_argument("--horizon", default="1h", metavar="DURATION", help="contact plan horizon")
-    q.add_argument("--epoch", default="1s", metavar="DURATION", help="table validity (snapshot)")
+    q.add_argument(
+        "--horizon",
+        type=duration_arg,
+        default="1h",
+        metavar="DURATION",
+        help="contact plan horizon",
+    )
+    q.add_argument(
+        "--epoch",
+        type=duration_arg,
+        default="1s",
+        metavar="DURATION",
+        help="table validity (snapshot)",
+    )
     q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(func=cmd_routes)
 
@@ -123,17 +138,15 @@ def cmd_route(args: argparse.Namespace) -> int:
         raise RoutingError(f"--size must be >= 0, got {args.size}")
     if _is_scenario(args.plan):
         from ..contacts.finder import generate_plan
-        from ..scenario import load_scenario
 
-        scenario = load_scenario(Path(args.plan))
-        start = parse_utc(args.start) if args.start else scenario.epoch_utc
+        scenario = load_scenario_arg(args.plan)
         if args.horizon is not None:
-            horizon_s = parse_duration_s(args.horizon)
+            horizon_s = args.horizon
         elif args.deadline is not None:
             horizon_s = max(args.deadline, args.at) + 1.0
         else:
             horizon_s = args.at + 3600.0
-        plan = generate_plan(scenario, start_utc=start, duration_s=horizon_s)
+        plan = generate_plan(scenario, start_utc=args.start, duration_s=horizon_s)
         names = _Names(scenario, plan.node_names)
     else:
         if args.start is not None:
@@ -155,8 +168,7 @@ def cmd_route(args: argparse.Namespace) -> int:
         exclude=exclude,
     )
     if args.json:
-        json.dump({"routes": [r.to_dict() for r in routes]}, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        print_json({"routes": [r.to_dict() for r in routes]})
         return 0
     _print_routes(routes, names, source, destination, args.at, plan.reference_utc)
     return 0
@@ -164,8 +176,6 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 def _print_routes(routes, names: _Names, source, destination, at_s, reference) -> None:
     from rich.table import Table
-
-    from .common import console
 
     con = console()
     when = f"t = {at_s:g} s"
@@ -199,19 +209,18 @@ def _print_routes(routes, names: _Names, source, destination, at_s, reference) -
 
 def cmd_routes(args: argparse.Namespace) -> int:
     from ..routing import load_scheme, scenario_view
-    from ..scenario import load_scenario
 
     scheme = load_scheme(args.scheme)
-    scenario = load_scenario(Path(args.scenario))
-    at = parse_utc(args.at)
+    scenario = load_scenario_arg(args.scenario)
+    at = args.at
     t_ns = scenario.timebase.from_utc(at)
     view = scenario_view(
         scenario,
         t_ns,
         plan=type(scheme).uses_plan,
         links=type(scheme).uses_links,
-        horizon_s=parse_duration_s(args.horizon),
-        epoch_s=parse_duration_s(args.epoch),
+        horizon_s=args.horizon,
+        epoch_s=args.epoch,
         progress=sys.stderr.isatty(),
     )
     sources = None
@@ -245,8 +254,7 @@ def cmd_routes(args: argparse.Namespace) -> int:
                 }
                 for e in tables.table(node).entries()
             ]
-        json.dump(out, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        print_json(out)
         return 0
 
     write = sys.stdout.write

@@ -51,6 +51,7 @@ import numpy as np
 from ..capture.linkheader import DropReason, LinkEvent, LinkMeta
 from ..errors import NetemuError
 from ..geometry import C_M_PER_S
+from ..timebase import NS_PER_S
 from .reasons import FabricDrop
 from .table import LinkTable
 
@@ -65,14 +66,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_NS_PER_S = 1_000_000_000
 _NO_LINK_ID = 0xFFFF_FFFF  # link_id written to a capture for a frame that had no link
 _DRAW_BLOCK = 1024
 
 
 def _ceil_ns(seconds: float) -> int:
     """Seconds -> whole nanoseconds, rounded up (1 ps of slack absorbs float noise)."""
-    return math.ceil(seconds * 1e9 - 1e-3)
+    return math.ceil(seconds * NS_PER_S - 1e-3)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..timebase import NS_PER_S
+
 __all__ = ["FidelityRecorder", "FidelityReport"]
 
 
@@ -75,13 +77,13 @@ class FidelityRecorder:
         if err is None:
             nan = float("nan")
             return FidelityReport(0, nan, nan, nan, nan, nan, 0)
-        p50, p95, p99 = (float(v) / 1e9 for v in np.percentile(err, [50, 95, 99]))
+        p50, p95, p99 = (float(v) / NS_PER_S for v in np.percentile(err, [50, 95, 99]))
         return FidelityReport(
             count=int(err.size),
             p50_s=p50,
             p95_s=p95,
             p99_s=p99,
-            max_s=float(err.max()) / 1e9,
-            min_s=float(err.min()) / 1e9,
+            max_s=float(err.max()) / NS_PER_S,
+            min_s=float(err.min()) / NS_PER_S,
             early=int(np.count_nonzero(err < 0)),
         )

@@ -127,11 +127,22 @@ class Route:
         }
 
 
+def _walk_back(pred: dict, frm: list, source: int, node: int) -> tuple[int, ...]:
+    """The contact indices from ``source`` to ``node`` along a search's predecessor contacts."""
+    path = []
+    while node != source:
+        idx = pred[node]
+        path.append(idx)
+        node = frm[idx]
+    return tuple(reversed(path))
+
+
 class RouteTree:
     """Best routes from one source to every reachable node (one Dijkstra pass).
 
-    ``arrival_ns``, ``hops``, ``end_ns``, ``next_hop``, ``first_contact`` and ``pred`` are dicts
-    keyed by destination; :meth:`route` builds the full :class:`Route` on demand.
+    ``labels`` maps each reached node to its search label ``(arrival_ns, hops, -route_end_ns,
+    next_hop, first_contact)`` and ``pred`` to the contact it was reached through;
+    :meth:`route` builds the full :class:`Route` on demand.
     """
 
     __slots__ = ("_router", "source", "t_ns", "labels", "pred")
@@ -154,12 +165,7 @@ class RouteTree:
         return None if lab is None or node == self.source else lab[0]
 
     def contact_path(self, node: int) -> tuple[int, ...]:
-        path = []
-        while node != self.source:
-            idx = self.pred[node]
-            path.append(idx)
-            node = self._router._frm[idx]
-        return tuple(reversed(path))
+        return _walk_back(self.pred, self._router._frm, self.source, node)
 
     def route(self, node: int) -> Route | None:
         if node not in self:
@@ -207,8 +213,9 @@ class CgrRouter:
     def book(self, route: Route, size_bytes: float) -> None:
         """Consume ``size_bytes`` of residual volume on every contact of ``route``."""
         for idx in route.contact_index:
-            self.residual_bytes[idx] = max(0.0, self.residual_bytes[idx] - size_bytes)
-        self._residual = self.residual_bytes.tolist()
+            left = max(0.0, float(self.residual_bytes[idx]) - size_bytes)
+            self._residual[idx] = left
+            self.residual_bytes[idx] = left
         self._cache.clear()
 
     def contact(self, idx: int) -> Contact:
@@ -287,13 +294,7 @@ class CgrRouter:
         labels, pred = self._search(source, t0, target=target, **constraints)
         if target not in labels:
             return None
-        path = []
-        node = target
-        while node != source:
-            idx = pred[node]
-            path.append(idx)
-            node = self._frm[idx]
-        return tuple(reversed(path))
+        return _walk_back(pred, self._frm, source, target)
 
     def _evaluate(self, source: int, contact_index: Sequence[int], t0: int) -> Route:
         """Timeline and volume of a contact sequence for data ready at ``t0``."""
@@ -487,7 +488,7 @@ class CgrScheme(RoutingScheme):
         valid_from = np.full((n, n), view.t_ns, dtype=np.int64)
         valid_until = np.full((n, n), view.t_ns, dtype=np.int64)
         hops = np.zeros((n, n), dtype=np.int64)
-        start = router._start
+        start_ns = router.plan.start_ns
         for src in nodes if sources is None else sources:
             i = index[int(src)]
             tree = router.best_routes(int(src), view.t_ns, size_bytes=self.size_bytes)
@@ -502,7 +503,7 @@ class CgrScheme(RoutingScheme):
                 continue
             columns = zip(*rows, strict=True)
             arr, hop, nend, nh, first = (np.asarray(c, dtype=np.int64) for c in columns)
-            first_start = np.asarray([start[f] for f in first.tolist()], dtype=np.int64)
+            first_start = start_ns[first]
             next_hop[i, cols] = nh
             arrival[i, cols] = arr
             hops[i, cols] = hop

@@ -22,15 +22,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .interface import NetworkView, RoutingScheme
+from .interface import NetworkView, RoutingScheme, Topology
 from .tables import NO_HOP, RoutingTables
 
 HOP_COST_NS = 1e-3
 
 
-def _edges(view: NetworkView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(from index, to index, delay_ns) over view.nodes for every directed up link."""
-    topo = view.topology()
+def _edges(view: NetworkView, topo: Topology) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(from index, to index, delay_ns) over view.nodes for every directed link of ``topo``."""
     a, b, delay = topo.directed_edges()
     nodes = np.asarray(view.nodes, dtype=np.int64)
     order = np.argsort(nodes, kind="stable")
@@ -81,7 +80,8 @@ def shortest_path_tables(
 
     nodes = np.asarray(view.nodes, dtype=np.int64)
     n = len(nodes)
-    ia, ib, delay = _edges(view)
+    topo = view.topology()  # built from the plan when the view has no link state: once
+    ia, ib, delay = _edges(view, topo)
     w = np.asarray(weight(delay.astype(np.float64)), dtype=np.float64)
     if len(w) and not np.all(w > 0):
         raise ValueError("edge weights must be > 0")
@@ -90,7 +90,7 @@ def shortest_path_tables(
         src_idx = np.arange(n)
         # On the reversed graph, searched from every destination d, the predecessor of s is
         # s's next hop toward d: pred[d, s]. An undirected topology is its own reverse.
-        reverse = graph if not view.topology().directed else graph.T.tocsr()
+        reverse = graph if not topo.directed else graph.T.tocsr()
         dist, pred = dijkstra(reverse, directed=True, return_predecessors=True)
         nh_idx, dist = pred.T, dist.T
     else:

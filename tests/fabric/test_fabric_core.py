@@ -11,8 +11,9 @@ from netemu.capture import DropReason, LinkEvent
 from netemu.capture.linkheader import decode_link_frame, encode_link_header
 from netemu.errors import NetemuError
 from netemu.fabric import Fabric, FabricConfig, FabricDrop, FrameStatus, LinkTable
+from netemu.geometry import C_M_PER_S
 
-C = 299_792_458.0
+C = C_M_PER_S
 MS = 1_000_000
 # 2,997,924.58 m is exactly 10 ms of light time; 1,250 bytes at 1 Mbit/s serialize in 10 ms.
 RANGE_10MS_M = 2_997_924.58

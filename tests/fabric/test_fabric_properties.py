@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netemu.fabric import Fabric, FabricConfig, FabricDrop, FrameStatus, LinkTable
+from netemu.geometry import C_M_PER_S
 
-C = 299_792_458.0
+C = C_M_PER_S
 PAIRS = ((0, 1), (1, 2), (0, 2))
 
 link_params = st.tuples(

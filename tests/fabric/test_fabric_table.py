@@ -10,11 +10,12 @@ import pytest
 
 from netemu.errors import NetemuError
 from netemu.fabric import Fabric, FabricDrop, FrameStatus, LinkTable
+from netemu.geometry import C_M_PER_S
 from netemu.links import LinkModel, LinkTracker
 from netemu.scenario import load_scenario
 from support import TOPOLOGIES
 
-C = 299_792_458.0
+C = C_M_PER_S
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,13 @@ from netemu.protocol import (
     decode,
     encode,
 )
+from netemu.timebase import NS_PER_S
 
 from .netsim import MiniNet, fib, line_tables
 
 A, B, C = 1, 2, 3
 MS = 1_000_000
-S = 1_000_000_000
+S = NS_PER_S
 EPOCH_DTN_NS = 820_454_400 * S  # 2026-01-01T00:00:00Z in DTN time
 
 

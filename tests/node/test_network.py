@@ -10,11 +10,12 @@ import pytest
 from netemu.node import NodeCore
 from netemu.protocol import Flags, MessageType
 from netemu.routing import RoutingTables
+from netemu.timebase import NS_PER_S
 
 from .netsim import MiniNet, fib, line_tables
 
 MS = 1_000_000
-S = 1_000_000_000
+S = NS_PER_S
 
 
 def test_ring_with_flapping_links_balances():
