@@ -21,7 +21,6 @@ from ..errors import ProtocolError
 from .crc import crc32c
 from .fields import (
     BODIES,
-    EXT_CRITICAL_BIT,
     EXT_TLV_HEADER,
     HEADER_BY_NAME,
     HEADER_FIELDS,
@@ -37,6 +36,7 @@ from .fields import (
     Flags,
     MessageType,
     PayloadType,
+    as_payload_type,
 )
 from .packet import BODY_CLASS, Hop, Packet, RecordRoute, UnknownExtension
 
@@ -44,10 +44,9 @@ __all__ = ["critical_unknown_extension", "decode", "encode", "fix_crc"]
 
 _CRC = HEADER_BY_NAME["crc"]
 _CRC_OFFSET = _CRC.offset
-_BODY_STRUCTS = {t: layout.struct for t, layout in BODIES.items()}
 _BPV7_FIRST_OCTET = 0x9F  # CBOR indefinite-length array (RFC 9171 section 4.1)
 _TYPES = {int(t): t for t in MessageType}
-_PAYLOAD_TYPES = {int(t): t for t in PayloadType}
+_FLAGS = tuple(Flags(v) for v in range(256))  # indexed by the flags octet; Flags(v) is slow
 _RR_TYPE = int(ExtensionType.RECORD_ROUTE)
 
 
@@ -112,11 +111,11 @@ def _encode_body(ptype: MessageType, body) -> bytes:
         )
     layout = BODIES[ptype]
     values = []
-    for name, code in layout.fixed:
+    for name, size in layout.fixed_sizes:
         value = getattr(body, name)
-        _check_uint(name, value, struct.calcsize(code) * 8)
+        _check_uint(name, value, size * 8)
         values.append(value)
-    out = _BODY_STRUCTS[ptype].pack(*values)
+    out = layout.struct.pack(*values)
     if layout.tail is not None:
         tail = getattr(body, layout.tail)
         if layout.tail_kind == "utf8":
@@ -253,25 +252,25 @@ def _decode_extensions(buf: bytes, start: int, end: int) -> tuple:
 
 def _decode_body(ptype: MessageType, layout: BodyLayout, buf: bytes, start: int, end: int):
     size = end - start
-    if size < layout.fixed_len:
+    fixed_len = layout.fixed_len
+    if size < fixed_len:
         off = 0
-        for name, code in layout.fixed:
-            fsize = struct.calcsize(">" + code)
+        for name, fsize in layout.fixed_sizes:
             if off + fsize > size:
                 raise ProtocolError(
-                    f"truncated {ptype.name} body: needs {layout.fixed_len} octets, has {size}",
+                    f"truncated {ptype.name} body: needs {fixed_len} octets, has {size}",
                     field=name,
                     offset=start + off,
                 )
             off += fsize
-    if layout.tail is None and size != layout.fixed_len:
+    if layout.tail is None and size != fixed_len:
         raise ProtocolError(
-            f"{ptype.name} body must be exactly {layout.fixed_len} octets, got {size}",
+            f"{ptype.name} body must be exactly {fixed_len} octets, got {size}",
             field="payload_length",
             offset=HEADER_BY_NAME["payload_length"].offset,
         )
-    values = _BODY_STRUCTS[ptype].unpack_from(buf, start)
-    tail_start = start + layout.fixed_len
+    values = layout.struct.unpack_from(buf, start)
+    tail_start = start + fixed_len
     tail = bytes(buf[tail_start:end])
     if layout.tail_max is not None and len(tail) > layout.tail_max:
         raise ProtocolError(
@@ -405,8 +404,8 @@ def decode(octets: bytes | bytearray | memoryview) -> Packet:
         lifetime_ms=lifetime_ms,
         hop_limit=hop_limit,
         priority=b3 >> 5,
-        flags=Flags(flags),
-        payload_type=_PAYLOAD_TYPES.get(payload_type, payload_type),
+        flags=_FLAGS[flags],
+        payload_type=as_payload_type(payload_type),
         extensions=extensions,
         version=version,
     )
@@ -415,6 +414,6 @@ def decode(octets: bytes | bytearray | memoryview) -> Packet:
 def critical_unknown_extension(packet: Packet) -> int | None:
     """The type of the first critical extension this implementation does not know, if any."""
     for ext in packet.extensions:
-        if isinstance(ext, UnknownExtension) and ext.type & EXT_CRITICAL_BIT:
+        if isinstance(ext, UnknownExtension) and ext.critical:
             return ext.type
     return None

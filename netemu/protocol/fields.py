@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: Protocol version carried in the ``version`` field.
 VERSION = 1
@@ -61,6 +61,14 @@ class PayloadType(enum.IntEnum):
     CONTROL = 0  # body laid out by the message type (every type but DATA)
     RAW = 1  # opaque application octets
     BPV7 = 2  # one whole BPv7 bundle (RFC 9171), CBOR-encoded
+
+
+_PAYLOAD_TYPES = {int(t): t for t in PayloadType}
+
+
+def as_payload_type(value: int) -> PayloadType | int:
+    """The :class:`PayloadType` member for ``value``; unassigned values stay plain integers."""
+    return _PAYLOAD_TYPES.get(value, value)
 
 
 class ExtensionType(enum.IntEnum):
@@ -176,16 +184,22 @@ class BodyLayout:
 
     ``tail`` names the variable-length rest of the body (``None`` = the body is exactly the
     fixed part); ``tail_kind`` is ``"bytes"`` or ``"utf8"``; ``tail_max`` bounds its length.
+    ``struct`` (the fixed part) and ``fixed_sizes`` ((name, octets) of each fixed field) are
+    derived once.
     """
 
     fixed: tuple[tuple[str, str], ...]
     tail: str | None = None
     tail_kind: str = "bytes"
     tail_max: int | None = None
+    struct: struct.Struct = field(init=False, repr=False, compare=False)
+    fixed_sizes: tuple[tuple[str, int], ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def struct(self) -> struct.Struct:
-        return struct.Struct(">" + "".join(code for _, code in self.fixed))
+    def __post_init__(self) -> None:
+        fmt = ">" + "".join(code for _, code in self.fixed)
+        sizes = tuple((name, struct.calcsize(">" + code)) for name, code in self.fixed)
+        object.__setattr__(self, "struct", struct.Struct(fmt))
+        object.__setattr__(self, "fixed_sizes", sizes)
 
     @property
     def fixed_len(self) -> int:
@@ -209,15 +223,3 @@ BODIES: dict[MessageType, BodyLayout] = {
     MessageType.ECHO_REPLY: BodyLayout((("ident", "H"), ("seq", "H")), tail="data"),
     MessageType.ROUTE: BodyLayout((("scheme", "H"), ("update_seq", "I")), tail="data"),
 }
-
-
-def field_offset_in_body(layout: BodyLayout, name: str) -> int:
-    """Offset of a body field from the start of the body."""
-    offset = 0
-    for fname, code in layout.fixed:
-        if fname == name:
-            return offset
-        offset += struct.calcsize(">" + code)
-    if name == layout.tail:
-        return offset
-    raise KeyError(name)

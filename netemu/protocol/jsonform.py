@@ -17,7 +17,15 @@ from __future__ import annotations
 from typing import Any
 
 from .codec import encode
-from .fields import BODIES, HEADER_BY_NAME, HEADER_LEN, Flags, MessageType, PayloadType
+from .fields import (
+    BODIES,
+    HEADER_LEN,
+    HEADER_STRUCT,
+    Flags,
+    MessageType,
+    PayloadType,
+    as_payload_type,
+)
 from .packet import BODY_CLASS, Hop, Packet, RecordRoute, UnknownExtension
 
 __all__ = ["packet_from_fields", "packet_to_fields"]
@@ -47,9 +55,7 @@ def packet_to_fields(packet: Packet) -> dict[str, Any]:
         out["payload_type_name"] = PayloadType(packet.payload_type).name
     except ValueError:
         out["payload_type_name"] = None
-    out["ext_length"] = wire[HEADER_BY_NAME["ext_length"].offset]
-    out["payload_length"] = int.from_bytes(wire[30:32], "big")
-    out["crc"] = int.from_bytes(wire[32:36], "big")
+    *_, out["ext_length"], out["payload_length"], out["crc"] = HEADER_STRUCT.unpack_from(wire)
     exts = []
     for ext in packet.extensions:
         if isinstance(ext, RecordRoute):
@@ -98,7 +104,6 @@ def packet_from_fields(fields: dict[str, Any]) -> Packet:
             tail = raw_body.get(layout.tail, "")
             values.append(tail if layout.tail_kind == "utf8" else bytes.fromhex(tail))
         body = BODY_CLASS[mtype](*values)
-    ptype = fields["payload_type"]
     return Packet(
         type=mtype,
         src=fields["src"],
@@ -110,7 +115,7 @@ def packet_from_fields(fields: dict[str, Any]) -> Packet:
         hop_limit=fields["hop_limit"],
         priority=fields["priority"],
         flags=Flags(fields["flags"]),
-        payload_type=PayloadType(ptype) if ptype in PayloadType._value2member_map_ else ptype,
+        payload_type=as_payload_type(fields["payload_type"]),
         extensions=tuple(exts),
         version=fields["version"],
     )

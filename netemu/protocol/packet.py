@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .fields import Flags, MessageType, PayloadType
+from .fields import EXT_CRITICAL_BIT, Flags, MessageType, PayloadType
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,7 @@ class UnknownExtension:
 
     @property
     def critical(self) -> bool:
-        return bool(self.type & 0x80)
+        return bool(self.type & EXT_CRITICAL_BIT)
 
 
 Extension = RecordRoute | UnknownExtension

@@ -45,6 +45,7 @@ from .fields import (
     Flags,
     MessageType,
     PayloadType,
+    as_payload_type,
 )
 from .packet import (
     BODY_CLASS,
@@ -264,7 +265,6 @@ def from_scapy(pkt: ScapyPacket) -> Packet:
             tail = bytes(layer.getfieldval(layout.tail))
             values.append(tail.decode("utf-8") if layout.tail_kind == "utf8" else tail)
         body = BODY_CLASS[mtype](*values)
-    ptype = int(sgp.payload_type)
     return Packet(
         type=mtype,
         src=sgp.src,
@@ -276,7 +276,7 @@ def from_scapy(pkt: ScapyPacket) -> Packet:
         hop_limit=sgp.hop_limit,
         priority=sgp.priority,
         flags=Flags(int(sgp.flags)),
-        payload_type=PayloadType(ptype) if ptype in PayloadType._value2member_map_ else ptype,
+        payload_type=as_payload_type(int(sgp.payload_type)),
         extensions=tuple(exts),
         version=sgp.version,
     )
