@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..timebase import parse_utc
-from .linkheader import LINKTYPE_NETEMU, LinkMeta, encode_link_header
+from .linkheader import LINK_HEADER_LEN, LINKTYPE_NETEMU, LinkMeta, encode_link_header
 
 __all__ = ["CaptureWriter"]
 
@@ -45,7 +45,10 @@ _IF_NAME = 2
 _IF_DESCRIPTION = 3
 _IF_TSRESOL = 9
 _UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_ONE_US = dt.timedelta(microseconds=1)
 _EPB_HEAD = struct.Struct("<IIIIIII")  # type, total length, if id, ts high, ts low, caplen, len
+_U32 = struct.Struct("<I")
+_OPTIONS_END = struct.pack("<HH", _OPT_END, 0)
 
 
 def _pad4(data: bytes) -> bytes:
@@ -59,7 +62,7 @@ def _option(code: int, value: bytes) -> bytes:
 def _options(opts: list[tuple[int, bytes]]) -> bytes:
     if not opts:
         return b""
-    return b"".join(_option(c, v) for c, v in opts) + struct.pack("<HH", _OPT_END, 0)
+    return b"".join(_option(c, v) for c, v in opts) + _OPTIONS_END
 
 
 def _block(block_type: int, body: bytes) -> bytes:
@@ -85,10 +88,7 @@ class CaptureWriter:
         application: str = "netemu",
     ):
         self.epoch_utc = parse_utc(epoch_utc)
-        delta = self.epoch_utc - _UNIX_EPOCH
-        self._epoch_unix_ns = (
-            delta.days * 86_400 + delta.seconds
-        ) * 1_000_000_000 + delta.microseconds * 1000
+        self._epoch_unix_ns = (self.epoch_utc - _UNIX_EPOCH) // _ONE_US * 1000
         self.comments = comments
         if isinstance(target, (str, Path)):
             self.path: Path | None = Path(target)
@@ -142,22 +142,24 @@ class CaptureWriter:
         """
         if not 0 <= interface_id < len(self._interfaces):
             raise ValueError(f"unknown interface id {interface_id}; call interface() first")
-        data = encode_link_header(meta) + packet
         ts = self._epoch_unix_ns + t_ns
-        caplen = len(data)
-        opts = _options([(_OPT_COMMENT, meta.summary().encode())]) if self.comments else b""
-        padded = caplen + (-caplen % 4)
-        total = 32 + padded + len(opts)
+        caplen = LINK_HEADER_LEN + len(packet)
+        pad = -caplen % 4
+        opts = (
+            _option(_OPT_COMMENT, meta.summary().encode()) + _OPTIONS_END if self.comments else b""
+        )
+        total = 32 + caplen + pad + len(opts)
         self._stream.write(
             b"".join(
                 (
                     _EPB_HEAD.pack(
                         _EPB, total, interface_id, ts >> 32, ts & 0xFFFFFFFF, caplen, caplen
                     ),
-                    data,
-                    bytes(padded - caplen),
+                    encode_link_header(meta),
+                    packet,
+                    bytes(pad),
                     opts,
-                    struct.pack("<I", total),
+                    _U32.pack(total),
                 )
             )
         )
