@@ -20,7 +20,7 @@ import time
 from netemu.capture import CaptureWriter, LinkMeta
 from netemu.protocol import decode, encode
 from netemu.protocol.scapy_layers import SGP, from_scapy, to_scapy
-from netemu.protocol.vectors import load_vectors
+from netemu.protocol.vectors import valid_vectors
 
 
 def _rate(fn, items, seconds: float) -> float:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=0.5, help="duration of one run")
     args = parser.parse_args(argv)
 
-    wires = [bytes.fromhex(v["hex"]) for v in load_vectors() if v["kind"] == "valid"]
+    wires = [bytes.fromhex(v["hex"]) for v in valid_vectors()]
     packets = [decode(w) for w in wires]
     scapy_packets = [to_scapy(p) for p in packets]
     mean_len = sum(map(len, wires)) / len(wires)

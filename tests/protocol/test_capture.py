@@ -24,8 +24,8 @@ from netemu.capture import (
 from netemu.capture.sample import write_vector_capture
 from netemu.errors import ProtocolError
 from netemu.protocol import decode
+from support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 EPOCH_UNIX_S = 1_767_225_600
 

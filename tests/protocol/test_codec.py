@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import struct
-from pathlib import Path
 
 import pytest
 
@@ -30,10 +29,11 @@ from netemu.protocol import (
 from netemu.protocol.fields import HEADER_FIELDS, HEADER_LEN
 from netemu.protocol.jsonform import packet_from_fields, packet_to_fields
 from netemu.protocol.vectors import VECTOR_FILES, build_vectors, load_vectors
+from support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
-VALID = [v for v in load_vectors() if v["kind"] == "valid"]
-INVALID = [v for v in load_vectors() if v["kind"] == "invalid"]
+VECTORS = load_vectors()
+VALID = [v for v in VECTORS if v["kind"] == "valid"]
+INVALID = [v for v in VECTORS if v["kind"] == "invalid"]
 
 
 def _by_hand(first: int, flags: int, hop: int, prio: int, src: int, dst: int, pid: int,

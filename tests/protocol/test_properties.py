@@ -7,11 +7,11 @@ from hypothesis import strategies as st
 
 from netemu.errors import ProtocolError
 from netemu.protocol import decode, encode, fix_crc
-from netemu.protocol.vectors import load_vectors
+from netemu.protocol.vectors import valid_vectors
 
 from .strategies import packets
 
-VECTOR_WIRES = [bytes.fromhex(v["hex"]) for v in load_vectors() if v["kind"] == "valid"]
+VECTOR_WIRES = [bytes.fromhex(v["hex"]) for v in valid_vectors()]
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

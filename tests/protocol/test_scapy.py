@@ -9,11 +9,11 @@ from scapy.layers.inet import IP, UDP
 from netemu.protocol import DEFAULT_UDP_PORT, MessageType, decode, encode
 from netemu.protocol.fields import BODIES, HEADER_FIELDS
 from netemu.protocol.scapy_layers import SGP, SGP_BODY_LAYERS, from_scapy, to_scapy
-from netemu.protocol.vectors import load_vectors
+from netemu.protocol.vectors import valid_vectors
 
 from .strategies import packets
 
-VALID = [v for v in load_vectors() if v["kind"] == "valid"]
+VALID = valid_vectors()
 
 
 def test_header_fields_follow_the_table() -> None:

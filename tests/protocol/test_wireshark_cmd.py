@@ -12,8 +12,7 @@ import pytest
 
 from netemu.cli import main
 from netemu.protocol.wireshark import dissector_path, personal_plugin_dir
-
-REPO = Path(__file__).resolve().parents[2]
+from support import REPO
 
 
 def test_path_prints_the_packaged_dissector(capsys) -> None:
