@@ -22,6 +22,10 @@ COMMAND_MODULES = (
     "plan_cmd",
     "route_cmd",
     "wireshark_cmd",
+    "run_cmd",
+    "node_cmd",
+    "fabric_cmd",
+    "ping_cmd",
 )
 
 
