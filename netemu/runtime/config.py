@@ -79,7 +79,7 @@ class FabricHostConfig(_Common):
 def save_config(config, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"kind": type(config).__name__, **dataclasses.asdict(config)}
+    data = {"config": type(config).__name__, **dataclasses.asdict(config)}
     path.write_text(json.dumps(data, indent=1))
     return path
 
@@ -91,9 +91,9 @@ def load_config(path: str | Path, cls: type[T]) -> T:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise NetemuError(f"{path}: cannot read config: {exc}") from exc
-    kind = data.pop("kind", cls.__name__)
-    if kind != cls.__name__:
-        raise NetemuError(f"{path}: a {kind} config, expected {cls.__name__}")
+    config_class = data.pop("config", cls.__name__) if isinstance(data, dict) else None
+    if config_class != cls.__name__:
+        raise NetemuError(f"{path}: a {config_class} config, expected {cls.__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
