@@ -24,6 +24,7 @@ class FabricDrop(enum.StrEnum):
     QUEUE_FULL = "queue-full"  # the direction's transmit queue is full: tail drop
     LOSS = "loss"  # the loss draw fell below the link's loss probability
     LINK_DOWN_IN_FLIGHT = "link-down-in-flight"  # a later epoch took the link down
+    NODE_DOWN = "node-down"  # the receiving node was offline (or not attached) at arrival
 
     @property
     def capture_reason(self) -> DropReason:
@@ -40,4 +41,7 @@ _TO_CAPTURE = {
     FabricDrop.QUEUE_FULL: DropReason.QUEUE_FULL,
     FabricDrop.LOSS: DropReason.LOSS,
     FabricDrop.LINK_DOWN_IN_FLIGHT: DropReason.LINK_LOST,
+    # Used by the real-time host only (the core never returns it): the frame crossed the link
+    # but its receiver was gone, which CAPTURE.md's "link lost in flight" describes best.
+    FabricDrop.NODE_DOWN: DropReason.LINK_LOST,
 }
