@@ -65,13 +65,15 @@ class FabricHostConfig(_Common):
     """The fabric process: its UDP address, queue limits, capture, and the node numbering.
 
     ``node_numbers[i]`` is the SGP node number of link-table node index ``i`` and
-    ``node_names[i]`` its scenario name.
+    ``node_names[i]`` its scenario name. ``node_kinds[i]`` (``"satellite"`` | ``"ground"``,
+    optional) names capture interfaces ``isl:`` or ``gsl:`` (CAPTURE.md).
     """
 
     udp_host: str
     udp_port: int
     node_numbers: list[int]
     node_names: list[str]
+    node_kinds: list[str] = field(default_factory=list)
     queue_limit_frames: int = 64
     capture: bool = False
 
