@@ -1,0 +1,500 @@
+"""The sections of ``OUT/summary.json`` (docs/results.md lists every key).
+
+Each function reads one source defensively (a missing file or key gives ``None`` values and a
+line in ``balance.problems``, never an exception) and returns a JSON-ready dict.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..runtime.layout import RunLayout
+from ..scenario.model import Scenario
+from ..timebase import NS_PER_S, format_utc, parse_duration_s
+from .accounting import (
+    OUT_DELIVERED,
+    OUT_DROPPED,
+    OUT_HELD,
+    OUT_IN_FLIGHT,
+    OUT_LOST,
+    OUT_UNACCOUNTED,
+    PacketAccount,
+)
+from .events import NA, EventTable
+
+__all__ = [
+    "DEATH_STATES",
+    "balance_section",
+    "fidelity_section",
+    "flow_specs",
+    "flows_section",
+    "frames_section",
+    "links_section",
+    "nodes_section",
+    "packets_section",
+    "read_json",
+    "resolve_ns",
+    "routes_section",
+    "run_section",
+]
+
+log = logging.getLogger(__name__)
+
+#: liveness.csv states that mean the node is gone (anything else counts as alive).
+DEATH_STATES = frozenset({"offline", "dead", "killed", "crashed", "lost"})
+
+PACKET_IDENTITY = (
+    "originated = delivered + dropped + held_at_end + in_flight_at_end + lost_with_node"
+    " + unaccounted"
+)
+FRAME_IDENTITY = "sent = delivered + dropped + in_flight_at_end"
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read %s: %s", path, exc)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _int(value) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _reason_counts(value) -> dict[str, int]:
+    """``{reason: n}``; a plain number becomes ``{"unknown": n}``."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            n = _int(v)
+            if n:
+                out[str(k)] = n
+        return dict(sorted(out.items()))
+    n = _int(value)
+    return {"unknown": n} if n else {}
+
+
+def _stats(values, pcts=(50, 95, 99)) -> dict[str, float | None]:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return {f"p{p}": None for p in pcts}
+    return {f"p{p}": float(x) for p, x in zip(pcts, np.percentile(v, pcts), strict=True)}
+
+
+def resolve_ns(options: dict, run_json: dict | None, names: tuple[str, ...]) -> int | None:
+    """A duration from ``options`` (then ``run.json``'s ``options``, then ``run.json``): keys
+    ``NAME_ns`` (int), ``NAME_s`` (seconds) or ``NAME`` (a duration such as ``"10m"``)."""
+    sources = [options or {}]
+    if run_json:
+        if isinstance(run_json.get("options"), dict):
+            sources.append(run_json["options"])
+        sources.append(run_json)
+    for src in sources:
+        for name in names:
+            if _int(src.get(f"{name}_ns")) is not None:
+                return _int(src[f"{name}_ns"])
+            if _float(src.get(f"{name}_s")) is not None:
+                return round(_float(src[f"{name}_s"]) * NS_PER_S)
+            value = src.get(name)
+            if value is not None and not isinstance(value, (dict, list, bool)):
+                try:
+                    return round(parse_duration_s(value) * NS_PER_S)
+                except Exception:  # noqa: BLE001 - not a duration: try the next key
+                    continue
+    return None
+
+
+# -- frames, links, fidelity (final/fabric.json) --------------------------------------------------
+def frames_section(fabric: dict | None) -> dict[str, Any]:
+    """Link-level frames from ``final/fabric.json`` ``balance``."""
+    bal = fabric.get("balance") if isinstance(fabric, dict) else None
+    if not isinstance(bal, dict):
+        return {
+            "sent": None,
+            "delivered": None,
+            "dropped": {},
+            "dropped_total": None,
+            "in_flight_at_end": None,
+            "ok": None,
+        }
+    sent = _int(bal.get("sent"))
+    delivered = _int(bal.get("delivered"))
+    dropped = _reason_counts(bal.get("dropped"))
+    in_flight = _int(bal.get("in_flight_at_end", bal.get("in_flight")))
+    dropped_total = sum(dropped.values())
+    ok = None
+    if None not in (sent, delivered, in_flight):
+        ok = sent == delivered + dropped_total + in_flight
+    return {
+        "sent": sent,
+        "delivered": delivered,
+        "dropped": dropped,
+        "dropped_total": dropped_total,
+        "in_flight_at_end": in_flight,
+        "ok": ok,
+    }
+
+
+def links_section(fabric: dict | None, scenario: Scenario) -> list[dict[str, Any]]:
+    """Per-link counters from ``final/fabric.json`` ``links``, most frames first."""
+    links = fabric.get("links") if isinstance(fabric, dict) else None
+    if not isinstance(links, list):
+        return []
+    names = {n.number: n.name for n in scenario.nodes}
+    out = []
+    for item in links:
+        if not isinstance(item, dict):
+            continue
+        a, b = _int(item.get("a")), _int(item.get("b"))
+        row = {
+            "link_id": _int(item.get("link_id")),
+            "a": a,
+            "b": b,
+            "a_name": item.get("a_name") or names.get(a),
+            "b_name": item.get("b_name") or names.get(b),
+            "frames": _int(item.get("frames")) or 0,
+            "bytes": _int(item.get("bytes")) or 0,
+            "drops": _reason_counts(item.get("drops")),
+        }
+        if "delivered" in item:
+            row["delivered"] = _int(item.get("delivered"))
+        out.append(row)
+    out.sort(key=lambda r: (-r["frames"], r["link_id"] if r["link_id"] is not None else -1))
+    return out
+
+
+def fidelity_section(fabric: dict | None) -> dict[str, Any]:
+    """Delay error of the fabric's deliveries (``final/fabric.json`` ``fidelity``); accepts the
+    ``FidelityReport.to_dict()`` keys (``delay_error_p50_s``) or the short ones (``p50_s``)."""
+    fid = fabric.get("fidelity") if isinstance(fabric, dict) else None
+    fid = fid if isinstance(fid, dict) else {}
+    out: dict[str, Any] = {}
+    for q in ("p50", "p95", "p99", "max"):
+        out[f"delay_error_{q}_s"] = _float(fid.get(f"delay_error_{q}_s", fid.get(f"{q}_s")))
+    out["early"] = _int(fid.get("early"))
+    out["count"] = _int(fid.get("count"))
+    return out
+
+
+# -- nodes (liveness.csv, final/NUMBER.json) -------------------------------------------------------
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return []
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]  # a cut-short last line
+    return [r for r in csv.DictReader(text.splitlines()) if None not in r]
+
+
+def nodes_section(
+    layout: RunLayout, scenario: Scenario, duration_ns: int | None
+) -> tuple[dict[str, Any], list[int]]:
+    """Who was alive at the end and who died when; returns the section and the death times.
+
+    A node *dies* at a ``liveness.csv`` row with a state in :data:`DEATH_STATES` before the end
+    of the run (``t_ns < duration_ns``); rows at or after the end are the normal shutdown.
+    """
+    rows = _read_csv(layout.liveness_csv)
+    names = {n.number: n.name for n in scenario.nodes}
+    state: dict[int, str] = {}
+    died = []
+    revived = []
+    for row in sorted(rows, key=lambda r: _int(r.get("t_ns")) or 0):
+        t_ns, number = _int(row.get("t_ns")), _int(row.get("number"))
+        if t_ns is None or number is None:
+            continue
+        if duration_ns is not None and t_ns >= duration_ns:
+            continue
+        st = (row.get("state") or "").strip().lower()
+        was_dead = state.get(number) in DEATH_STATES
+        state[number] = st
+        entry = {
+            "number": number,
+            "name": row.get("name") or names.get(number),
+            "t_ns": t_ns,
+            "t_s": t_ns / NS_PER_S,
+            "utc": format_utc(scenario.timebase.to_utc(t_ns)),
+            "state": st,
+        }
+        if st in DEATH_STATES and not was_dead:
+            died.append(entry)
+        elif st not in DEATH_STATES and was_dead:
+            revived.append(entry)
+    numbers = [n.number for n in scenario.nodes]
+    dead = sorted(n for n in numbers if state.get(n) in DEATH_STATES)
+    missing_final = [n for n in numbers if not layout.final(n).exists()]
+    missing_events = [n for n in numbers if not layout.events(n).exists()]
+    section = {
+        "total": len(numbers),
+        "alive_at_end": len(numbers) - len(dead),
+        "dead_at_end": len(dead),
+        "dead_at_end_names": [names.get(n) for n in dead],
+        "died": died,
+        "revived": revived,
+        "liveness_rows": len(rows),
+        "missing_final": missing_final,
+        "missing_events": missing_events,
+    }
+    return section, [d["t_ns"] for d in died]
+
+
+# -- routes (epochs.csv) ---------------------------------------------------------------------------
+def _find_column(fields, *candidates, contains: tuple[str, ...] = ()) -> str | None:
+    for c in candidates:
+        if c in fields:
+            return c
+    for f in fields:
+        if contains and all(part in f for part in contains):
+            return f
+    return None
+
+
+def routes_section(layout: RunLayout, *, max_list: int = 10_000) -> dict[str, Any]:
+    """Route changes per epoch from ``epochs.csv`` (column ``route_changes``, or one whose name
+    contains ``route``), links up (``links_up``) and route compute time (``compute_s`` /
+    ``compute_ms``)."""
+    rows = _read_csv(layout.epochs_csv)
+    out: dict[str, Any] = {"epochs": len(rows), "total_changes": None, "per_epoch": None}
+    if not rows:
+        return out
+    fields = list(rows[0].keys())
+    col = _find_column(fields, "route_changes", "routes_changed", contains=("route",))
+
+    def column(name):
+        vals = [_float(r.get(name)) for r in rows]
+        return np.array([np.nan if v is None else v for v in vals])
+
+    if col is not None:
+        changes = column(col)
+        finite = changes[np.isfinite(changes)]
+        out["column"] = col
+        out["total_changes"] = int(finite.sum())
+        out["changes_per_epoch"] = {
+            "min": float(finite.min()) if finite.size else None,
+            "median": float(np.median(finite)) if finite.size else None,
+            "mean": float(finite.mean()) if finite.size else None,
+            "max": float(finite.max()) if finite.size else None,
+        }
+        if len(rows) <= max_list:
+            out["per_epoch"] = [None if not np.isfinite(v) else int(v) for v in changes]
+    up = _find_column(fields, "links_up", contains=("up",))
+    if up is not None:
+        v = column(up)
+        v = v[np.isfinite(v)]
+        if v.size:
+            out["links_up"] = {
+                "min": float(v.min()),
+                "median": float(np.median(v)),
+                "max": float(v.max()),
+            }
+    comp = _find_column(fields, "compute_s", "compute_ms", contains=("compute",))
+    if comp is not None:
+        v = column(comp)
+        v = v[np.isfinite(v)] / (1000.0 if comp.endswith("_ms") else 1.0)
+        if v.size:
+            out["compute_s"] = {"median": float(np.median(v)), "max": float(v.max())}
+    return out
+
+
+# -- flows -----------------------------------------------------------------------------------------
+def flow_specs(layout: RunLayout, options: dict) -> dict[int, dict[str, Any]]:
+    """``{flow_id: {"name", "src", "dst"}}`` from ``options["flows"]`` / ``options["traffic"]``
+    (a ``Traffic.to_dict()``), else from the ``flows`` and ``responders`` of the node config
+    files (``OUT/run/config/*.json``). Responders: ``node`` is the source."""
+    items: list[dict] = []
+    traffic = options.get("traffic")
+    if isinstance(options.get("flows"), list):
+        items += options["flows"]
+    if isinstance(traffic, dict):
+        items += list(traffic.get("flows", [])) + list(traffic.get("responders", []))
+    if not items:
+        for path in sorted((layout.run_dir / "config").glob("*.json")):
+            data = read_json(path) or {}
+            for key in ("flows", "responders"):
+                if isinstance(data.get(key), list):
+                    items += data[key]
+    out = {}
+    for item in items:
+        if not isinstance(item, dict) or _int(item.get("flow_id")) is None:
+            continue
+        src = _int(item.get("src", item.get("node")))
+        out[_int(item["flow_id"])] = {
+            "name": str(item.get("name", "")),
+            "src": src,
+            "dst": _int(item.get("dst")),
+        }
+    return out
+
+
+def flows_section(
+    account: PacketAccount,
+    deliveries: dict[str, np.ndarray],
+    specs: dict[int, dict[str, Any]],
+    scenario: Scenario,
+) -> list[dict[str, Any]]:
+    """Per (flow_id, src, dst): sent, delivered, ratio, latency percentiles, hop counts."""
+    names = {n.number: n.name for n in scenario.nodes}
+    has_flow = account.flow_id != NA
+    sent_keys = np.stack(
+        [account.flow_id[has_flow], account.src[has_flow], account.dst[has_flow]], axis=1
+    )
+    groups, sent = (
+        np.unique(sent_keys, axis=0, return_counts=True)
+        if sent_keys.size
+        else (np.zeros((0, 3), np.int64), np.zeros(0, np.int64))
+    )
+    d_flow = np.asarray(deliveries["flow_id"])
+    d_keys = np.stack([d_flow, deliveries["src"], deliveries["dst"]], axis=1)
+    out = []
+    for (flow_id, src, dst), n_sent in zip(groups.tolist(), sent.tolist(), strict=True):
+        sel = (d_keys[:, 0] == flow_id) & (d_keys[:, 1] == src) & (d_keys[:, 2] == dst)
+        lat = deliveries["latency_s"][sel]
+        hops = deliveries["hops"][sel]
+        hops = hops[hops != NA]
+        geo = deliveries["geometric_delay_s"][sel]
+        spec = specs.get(flow_id, {})
+        name = spec.get("name") or f"flow-{flow_id}"
+        if spec and (spec.get("src"), spec.get("dst")) not in ((src, dst), (None, None)):
+            name = f"{name} {names.get(src, src)}>{names.get(dst, dst)}"
+        n_deliv = int(np.count_nonzero(sel))
+        lat_stats = _stats(lat)
+        out.append(
+            {
+                "flow_id": flow_id,
+                "name": name,
+                "src": src,
+                "src_name": names.get(src),
+                "dst": dst,
+                "dst_name": names.get(dst),
+                "sent": n_sent,
+                "delivered": n_deliv,
+                "delivery_ratio": n_deliv / n_sent if n_sent else None,
+                "latency_p50_s": lat_stats["p50"],
+                "latency_p95_s": lat_stats["p95"],
+                "latency_p99_s": lat_stats["p99"],
+                "geometric_delay_p50_s": _stats(geo)["p50"],
+                "hops_min": int(hops.min()) if hops.size else None,
+                "hops_median": float(np.median(hops)) if hops.size else None,
+                "hops_max": int(hops.max()) if hops.size else None,
+            }
+        )
+    return out
+
+
+# -- packets and balance ---------------------------------------------------------------------------
+def packets_section(account: PacketAccount, table: EventTable) -> dict[str, Any]:
+    drop = account.drop_row[account.outcome == OUT_DROPPED]
+    reasons = table.strs["reason"][drop].astype(str)
+    reasons = np.where(reasons == "", "unknown", reasons)
+    by_fabric = table.ints["where"][drop] == 0
+    dropped: dict[str, int] = {}
+    if reasons.size:
+        labels, counts = np.unique(reasons, return_counts=True)
+        dropped = {str(k): int(v) for k, v in zip(labels, counts, strict=True)}
+    return {
+        "originated": len(account),
+        "delivered": account.count(OUT_DELIVERED),
+        "dropped": dropped,
+        "dropped_total": int(drop.size),
+        "dropped_by_node": int(np.count_nonzero(~by_fabric)),
+        "dropped_by_fabric": int(np.count_nonzero(by_fabric)),
+        "held_at_end": account.count(OUT_HELD),
+        "in_flight_at_end": account.count(OUT_IN_FLIGHT),
+        "lost_with_node": account.count(OUT_LOST),
+        "unaccounted": account.count(OUT_UNACCOUNTED),
+        "duplicate_deliveries": account.duplicate_deliveries,
+        "conflicting": account.conflicting,
+        "orphan_events": account.orphan_events,
+        "unidentified_events": account.unidentified_events,
+    }
+
+
+def balance_section(
+    packets: dict[str, Any], frames: dict[str, Any], problems: list[str]
+) -> dict[str, Any]:
+    """The two identities and ``ok``: every packet accounted for, frames balanced, nothing
+    missing (``problems`` lists what is wrong)."""
+    p_sum = (
+        packets["delivered"]
+        + packets["dropped_total"]
+        + packets["held_at_end"]
+        + packets["in_flight_at_end"]
+        + packets["lost_with_node"]
+        + packets["unaccounted"]
+    )
+    p_ok = packets["unaccounted"] == 0 and p_sum == packets["originated"]
+    problems = list(problems)
+    if packets["unaccounted"]:
+        problems.append(f"{packets['unaccounted']} originated packets have no outcome")
+    f_sum = None
+    if frames["sent"] is None:
+        problems.append("no frame balance (final/fabric.json missing or without 'balance')")
+    else:
+        f_sum = frames["delivered"] + frames["dropped_total"] + (frames["in_flight_at_end"] or 0)
+        if not frames["ok"]:
+            problems.append(f"frames: sent {frames['sent']} != {f_sum}")
+    return {
+        "packets": {
+            "identity": PACKET_IDENTITY,
+            "originated": packets["originated"],
+            "sum": p_sum,
+            "ok": bool(p_ok),
+        },
+        "frames": {
+            "identity": FRAME_IDENTITY,
+            "sent": frames["sent"],
+            "sum": f_sum,
+            "ok": frames["ok"],
+        },
+        "ok": bool(p_ok and frames["ok"] is True and not problems),
+        "problems": problems,
+    }
+
+
+def run_section(
+    options: dict,
+    scenario: Scenario,
+    run_json: dict | None,
+    duration_ns: int | None,
+    epoch_ns: int | None,
+) -> dict[str, Any]:
+    tb = scenario.timebase
+    return {
+        "scenario": scenario.name,
+        "scenario_path": Path(scenario.path).name if scenario.path else None,
+        "epoch_utc": format_utc(scenario.epoch_utc),
+        "duration_s": duration_ns / NS_PER_S if duration_ns is not None else None,
+        "end_utc": format_utc(tb.to_utc(duration_ns)) if duration_ns is not None else None,
+        "epoch_s": epoch_ns / NS_PER_S if epoch_ns is not None else None,
+        "nodes": len(scenario.nodes),
+        "satellites": scenario.n_satellites,
+        "ground_stations": len(scenario.ground_stations),
+        "run_id": (run_json or {}).get("run_id"),
+        "options": json.loads(json.dumps(options or {}, default=str)),
+    }
