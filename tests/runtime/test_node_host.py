@@ -438,3 +438,77 @@ def test_sigterm_writes_final_file(run):
     assert final["core"]["held_packets"] == 1
     held = [r for r in read_events(run.layout.events(4)) if r["event"] == "held_at_end"]
     assert [(r["src"], r["packet_id"]) for r in held] == [(5, 11)]
+
+
+def relay(fabric: TestFabric, stop) -> None:
+    """A zero-delay fabric: forward every FRAME to its next hop until ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            nxt, frame, addr = fabric.expect(Kind.FRAME, timeout_s=0.1)
+        except (AssertionError, OSError):
+            continue
+        src = next((n for n, a in fabric.addr.items() if a == addr), None)
+        if src is not None and nxt in fabric.addr:
+            fabric.send(nxt, Kind.FRAME, src, frame)
+
+
+def test_ping_and_trace_commands(run):
+    import threading
+
+    for n in (1, 2, 3):
+        run.start(n)
+    run.fabric.attach([1, 2, 3])
+    for n in (1, 2, 3):
+        run.ready(n)
+    routes = {1: {2: 2, 3: 2}, 2: {1: 1, 3: 3}, 3: {1: 2, 2: 2}}
+    for n, r in routes.items():
+        run.mqtt.publish(
+            run.topics.node_table(n),
+            {"epoch": 0, "valid_from_ns": 0, "table": table(n, r)},
+            retain=True,
+        )
+    run.layout.run_json.write_text(
+        json.dumps(
+            {
+                "run_id": run.run_id,
+                "broker_url": run.url,
+                "nodes": {f"sat-{n}": {"number": n, "pid": 0, "app_port": 0} for n in (1, 2, 3)},
+            }
+        )
+    )
+    t0 = run.running()
+    stop = threading.Event()
+    thread = threading.Thread(target=relay, args=(run.fabric, stop), daemon=True)
+    thread.start()
+    try:
+        cli = [sys.executable, "-m", "netemu"]
+        out = ["--out", str(run.layout.out)]
+        ping = subprocess.run(
+            [*cli, "ping", "sat-1", "3", "--count", "2", "--interval", "0.1s", "--json", *out],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert ping.returncode == 0, ping.stderr
+        reply = json.loads(ping.stdout)
+        assert reply["received"] == 2 and reply["rtt_ms"]["max"] < 100
+        trace = subprocess.run(
+            [*cli, "trace", "sat-1", "sat-3", *out], capture_output=True, text=True, timeout=30
+        )
+        assert trace.returncode == 0, trace.stderr
+        lines = trace.stdout
+        assert "sat-2 (2)" in lines and "back" in lines and "1 sent, 1 received" in lines
+        bad = subprocess.run(
+            [*cli, "ping", "sat-1", "nowhere", *out], capture_output=True, text=True, timeout=30
+        )
+        assert bad.returncode == 2 and "no node named 'nowhere'" in bad.stderr
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+    run.stop(t0)
+    for n in (1, 2, 3):
+        assert run.procs[n].wait(timeout=10) == 0
+    rows = [r for r in read_events(run.layout.events(1)) if r["event"] == "delivered"]
+    replies = [r for r in rows if r["msg_type"] == "ECHO_REPLY"]
+    route = [hop.split("@")[0] for hop in replies[-1]["route"].split(";")]
+    assert len(replies) == 3 and route == ["1", "2", "3", "2"]  # out 1,2 then back 3,2
