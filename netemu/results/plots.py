@@ -178,7 +178,7 @@ def plot_topology(
         tl, tp = _break_antimeridian(lon, lat)
         ax.plot(tl, tp, "-", lw=0.3 if big else 0.6, color="0.75", zorder=1, label="ground tracks")
         for mask, color, label, lw in (
-            (isl, "tab:blue", f"ISL up ({int(isl.sum())})", 0.4 if big else 1.0),
+            (isl, "tab:blue", f"ISL up ({int(isl.sum())})", 0.3 if big else 1.0),
             (ground, "tab:red", f"ground link up ({int(ground.sum())})", 1.2),
         ):
             if not mask.any():

@@ -131,8 +131,12 @@ def resolve_ns(options: dict, run_json: dict | None, names: tuple[str, ...]) -> 
 
 # -- frames, links, fidelity (final/fabric.json) --------------------------------------------------
 def frames_section(fabric: dict | None) -> dict[str, Any]:
-    """Link-level frames from ``final/fabric.json`` ``balance``."""
-    bal = fabric.get("balance") if isinstance(fabric, dict) else None
+    """Link-level frames from ``final/fabric.json`` ``frames`` (or ``balance``): ``sent``,
+    ``delivered``, ``dropped`` ``{reason: n}``, ``in_flight_at_end`` (or ``in_flight``)."""
+    bal = None
+    if isinstance(fabric, dict):
+        bal = fabric.get("frames") if isinstance(fabric.get("frames"), dict) else None
+        bal = bal if bal is not None else fabric.get("balance")
     if not isinstance(bal, dict):
         return {
             "sent": None,
@@ -161,25 +165,45 @@ def frames_section(fabric: dict | None) -> dict[str, Any]:
 
 
 def links_section(fabric: dict | None, scenario: Scenario) -> list[dict[str, Any]]:
-    """Per-link counters from ``final/fabric.json`` ``links``, most frames first."""
+    """Per-link counters from ``final/fabric.json`` ``links``, most frames first.
+
+    Each item: ``link_id``, the ends as numbers (``a_number``/``b_number``, or ``a``/``b`` when
+    they are integers) and names (``a_name``/``b_name``, or ``a``/``b`` when they are strings),
+    ``frames``, ``bytes``, ``dropped`` (or ``drops``) ``{reason: n}``, optional ``delivered``.
+    """
     links = fabric.get("links") if isinstance(fabric, dict) else None
     if not isinstance(links, list):
         return []
     names = {n.number: n.name for n in scenario.nodes}
+    numbers = {n.name: n.number for n in scenario.nodes}
+
+    def end(item, key):
+        raw = item.get(key)
+        number = _int(item.get(f"{key}_number"))
+        name = item.get(f"{key}_name")
+        if isinstance(raw, str) and not raw.isdigit():
+            name = name or raw
+        elif number is None:
+            number = _int(raw)
+        if number is None and name in numbers:
+            number = numbers[name]
+        return number, name or names.get(number)
+
     out = []
     for item in links:
         if not isinstance(item, dict):
             continue
-        a, b = _int(item.get("a")), _int(item.get("b"))
+        a, a_name = end(item, "a")
+        b, b_name = end(item, "b")
         row = {
             "link_id": _int(item.get("link_id")),
             "a": a,
             "b": b,
-            "a_name": item.get("a_name") or names.get(a),
-            "b_name": item.get("b_name") or names.get(b),
+            "a_name": a_name,
+            "b_name": b_name,
             "frames": _int(item.get("frames")) or 0,
             "bytes": _int(item.get("bytes")) or 0,
-            "drops": _reason_counts(item.get("drops")),
+            "drops": _reason_counts(item.get("dropped", item.get("drops"))),
         }
         if "delivered" in item:
             row["delivered"] = _int(item.get("delivered"))
@@ -248,8 +272,11 @@ def nodes_section(
             revived.append(entry)
     numbers = [n.number for n in scenario.nodes]
     dead = sorted(n for n in numbers if state.get(n) in DEATH_STATES)
-    missing_final = [n for n in numbers if not layout.final(n).exists()]
     missing_events = [n for n in numbers if not layout.events(n).exists()]
+    # Nodes that ran (they have an event log) but did not finish cleanly.
+    missing_final = [
+        n for n in numbers if layout.events(n).exists() and not layout.final(n).exists()
+    ]
     section = {
         "total": len(numbers),
         "alive_at_end": len(numbers) - len(dead),
