@@ -28,6 +28,7 @@ import concurrent.futures
 import contextlib
 import csv
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -490,6 +491,8 @@ class Controller:
             self._executor.shutdown(wait=False, cancel_futures=True)
             raise NetemuError(f"controller: cannot connect to {self.broker_url}: {exc}") from exc
         self._client = client
+        # Tables of every node go out at once at the first epoch; aiomqtt warns above 10.
+        client.pending_calls_threshold = 100_000
         t = self.topics
         for topic in (
             t.node_status("+"),
@@ -618,7 +621,9 @@ class Controller:
         p = self.progress
         delivered = dropped = originated = 0
         for tel in self.node_telemetry.values():
-            delivered += _int(tel.get("delivered"))
+            host = tel.get("host") if isinstance(tel.get("host"), dict) else {}
+            # data packets handed to the node's application/traffic sink, else every delivery
+            delivered += _int(host.get("data_delivered", tel.get("delivered")))
             originated += _int(tel.get("originated"))
             dropped += _dropped_total(tel.get("dropped"))
         fab = self.fabric_telemetry or {}
@@ -734,7 +739,8 @@ class Controller:
             await self._prepare
             self._prepare = None
         dead = frozenset(self.dead)
-        return await loop.run_in_executor(self._executor, self.computer.compute, epoch, dead)
+        work = functools.partial(self.computer.compute, epoch, dead=dead)
+        return await loop.run_in_executor(self._executor, work)
 
     async def _publish_epoch_data(self, result: EpochResult) -> None:
         client, t = self._client, self.topics
