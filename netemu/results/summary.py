@@ -481,7 +481,8 @@ def balance_section(
         problems.append(f"{packets['unaccounted']} originated packets have no outcome")
     f_sum = None
     if frames["sent"] is None:
-        problems.append("no frame balance (final/fabric.json missing or without 'balance')")
+        if not any("fabric.json" in p for p in problems):
+            problems.append("no frame balance in final/fabric.json ('frames' or 'balance')")
     else:
         f_sum = frames["delivered"] + frames["dropped_total"] + (frames["in_flight_at_end"] or 0)
         if not frames["ok"]:
