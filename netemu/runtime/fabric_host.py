@@ -526,6 +526,8 @@ class FabricHost:
         counter[str(reason)] += 1
         out.status = FrameStatus.DROPPED
         out.dropped_ns = self.now_ns()
+        # send-failed has no FabricDrop (nor capture code): its capture row says node-down
+        # (link lost in flight); the event log and the balance carry the true reason.
         out.reason = reason if isinstance(reason, FabricDrop) else FabricDrop.NODE_DOWN
         self._log_drop(out, reason=str(reason))
 
