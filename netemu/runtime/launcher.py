@@ -198,9 +198,12 @@ class _Launch:
         if isinstance(error, KeyboardInterrupt):
             self.interrupted = True
         if self.state in ("starting", "running"):
-            self.state = "failed" if error is not None and not self.interrupted else "finished"
-            if self.interrupted:
+            if self.fatal is not None or (error is not None and not self.interrupted):
+                self.state = "failed"
+            elif self.interrupted:
                 self.state = "interrupted"
+            else:
+                self.state = "finished"
         self._write_run_json()
         t = time.monotonic()
         summary = self._results()
@@ -493,7 +496,7 @@ class _Launch:
                 continue
             for child in self.sup.poll_exited():
                 if child.number is None:
-                    self._fail(ctl, f"the fabric {child.describe_exit()}; see {child.log_path}")
+                    self._fail(ctl, f"the fabric process {child.describe_exit()}; see {child.log_path}")
                 elif ctl.clock is not None:
                     log.warning(
                         "node %s (%d) %s; routing around it (see %s)",
