@@ -496,7 +496,8 @@ class _Launch:
                 continue
             for child in self.sup.poll_exited():
                 if child.number is None:
-                    self._fail(ctl, f"the fabric process {child.describe_exit()}; see {child.log_path}")
+                    exit_text = child.describe_exit()
+                    self._fail(ctl, f"the fabric process {exit_text}; see {child.log_path}")
                 elif ctl.clock is not None:
                     log.warning(
                         "node %s (%d) %s; routing around it (see %s)",
