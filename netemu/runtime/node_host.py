@@ -492,12 +492,12 @@ class NodeHost:
             self._publish(self.topics.node_status(self.number), self._status("ready"), retain=True)
             self._ready_sent = True
 
-    def _publish(self, topic: str, obj, *, retain: bool = False) -> None:
+    def _publish(self, topic: str, obj, *, retain: bool = False, qos: int = 1) -> None:
         client = self._mqtt
         if client is None:
             self.counters["mqtt_unsent"] += 1
             return
-        self._spawn(client.publish(topic, encode_json(obj), qos=1 if retain else 0, retain=retain))
+        self._spawn(client.publish(topic, encode_json(obj), qos=qos, retain=retain))
 
     async def _mqtt_loop(self) -> None:
         import aiomqtt
@@ -551,6 +551,9 @@ class NodeHost:
             if self._traffic_on and not self._generators:
                 seed = self.config.seed
                 self._generators = [FlowGenerator(f, seed=seed) for f in self.flows]
+                late_ns = self.now_ns() - 100_000_000  # joined the run late: no burst
+                for gen in self._generators:
+                    self.counters["traffic_skipped_late"] += gen.skip_until(late_ns)
         elif state == "stopping":
             self.run_state = "stopping"
             self._stop_traffic()
@@ -706,7 +709,7 @@ class NodeHost:
                     stats = self.core.stats()
                     stats["t_ns"] = self.now_ns()
                     stats["host"] = dict(self.counters)
-                    self._publish(self.topics.node_telemetry(self.number), stats)
+                    self._publish(self.topics.node_telemetry(self.number), stats, qos=0)
 
 
 async def _amain(config: NodeHostConfig) -> int:

@@ -81,6 +81,14 @@ class FlowGenerator:
             self._check_end()
         return out
 
+    def skip_until(self, now_ns: int) -> int:
+        """Drop the packets due before ``now_ns`` without sending them (a host that joined a
+        run late); returns how many were skipped."""
+        skipped = 0
+        while self.next_ns is not None and self.next_ns < now_ns:
+            skipped += len(self.take(min(now_ns - 1, self.next_ns + 10**9)))
+        return skipped
+
     def stop(self) -> None:
         """No more packets (the run is stopping)."""
         self.stopped = True

@@ -210,3 +210,9 @@ def test_yaml_errors_name_the_key(tmp_path, demo, text, key, what):
 def test_unknown_spec_is_an_error(demo):
     with pytest.raises(ScenarioError, match="not a preset"):
         load_traffic("no-such-file.yaml", demo, duration_ns=S)
+
+
+def test_skip_until_drops_the_past_without_sending():
+    gen = FlowGenerator(flow(rate_pps=10, stop_ns=100 * S))
+    assert gen.skip_until(50 * S + 1) == 501
+    assert gen.next_ns == 50 * S + S // 10 and gen.take(50 * S + S // 10) == [501]
