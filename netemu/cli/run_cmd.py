@@ -62,10 +62,10 @@ def register(sub) -> None:
     p.add_argument("--capture", action="store_true", help="write pcapng captures of every link")
     p.add_argument(
         "--broker",
-        default="auto",
-        metavar="mqtt://HOST:PORT|amqtt|mosquitto",
-        help="use this MQTT broker, or start a private one: mosquitto, amqtt (embedded, pure "
-        "Python); default: mosquitto when installed, else amqtt",
+        default="amqtt",
+        metavar="mqtt://HOST:PORT|amqtt|mosquitto|auto",
+        help="use this MQTT broker, or start a private one: amqtt (the default: embedded, pure "
+        "Python), mosquitto (Debian's package), auto (mosquitto when installed, else amqtt)",
     )
     p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
     p.add_argument(

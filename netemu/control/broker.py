@@ -118,6 +118,37 @@ class BrokerProcess:
         self.stop()
 
 
+class _SnapshotDict(dict):
+    """A dict whose iteration walks a copy of its keys/items.
+
+    amqtt 0.12 iterates its subscription and retained-message dicts with ``await`` inside the
+    loop; when another client subscribes meanwhile, the iteration fails with "dictionary
+    changed size during iteration" and that client's session dies (seen with 70 nodes
+    connecting at once). Iterating a snapshot is what the loops mean to do.
+    """
+
+    __slots__ = ()
+
+    def __iter__(self):
+        return iter(list(dict.keys(self)))
+
+    def keys(self):
+        return list(dict.keys(self))
+
+    def values(self):
+        return list(dict.values(self))
+
+    def items(self):
+        return list(dict.items(self))
+
+
+def _patch_broker(broker) -> None:
+    for name in ("_subscriptions", "_retained_messages"):
+        current = getattr(broker, name, None)
+        if isinstance(current, dict) and not isinstance(current, _SnapshotDict):
+            setattr(broker, name, _SnapshotDict(current))
+
+
 async def _serve(host: str, port: int) -> None:
     from amqtt.broker import Broker
 
@@ -128,6 +159,7 @@ async def _serve(host: str, port: int) -> None:
         },
     }
     broker = Broker(config)
+    _patch_broker(broker)
     await broker.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

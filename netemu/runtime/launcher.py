@@ -73,7 +73,7 @@ def run_emulation(
     out: str | os.PathLike | None = None,
     capture: bool = False,
     broker_url: str | None = None,
-    broker_kind: str = "auto",
+    broker_kind: str = "amqtt",
     seed: int = 0,
     app_port_base: int | None = None,
     progress: bool = True,
@@ -82,10 +82,9 @@ def run_emulation(
     """Run one emulation and return its summary (``OUT/summary.json`` as a dict).
 
     Without ``broker_url`` a private broker is started on a free loopback port:
-    ``broker_kind`` ``"mosquitto"``, ``"amqtt"`` (embedded, pure Python) or ``"auto"``
-    (mosquitto when it is installed: it takes a few hundred clients connecting at once in its
-    stride, where amqtt needs about four times longer and has lost subscriptions under that
-    load). ``out`` defaults to ``out/run-<scenario name>``; a previous run's ``OUT/run/`` and
+    ``broker_kind`` ``"amqtt"`` (the default: embedded, pure Python, nothing to install),
+    ``"mosquitto"`` (Debian's broker, faster with hundreds of clients) or ``"auto"`` (mosquitto
+    when it is installed, else amqtt). ``out`` defaults to ``out/run-<scenario name>``; a previous run's ``OUT/run/`` and
     ``OUT/captures/`` are removed first. The summary also carries ``"run"``: run id, stop reason
     (``duration``, ``interrupted``, ``stop command``), epochs, route changes and nodes that went
     offline. Raises :class:`~netemu.errors.NetemuError` with a clear message when the run cannot
