@@ -938,6 +938,31 @@ async def _amain(config: FabricHostConfig) -> int:
     return 0
 
 
+#: Real-time priority of the fabric process when the system allows it (SCHED_FIFO, 1..99).
+FABRIC_RT_PRIORITY = 10
+
+
+def raise_priority() -> str:
+    """Put this process ahead of the node processes on a busy machine; say what was obtained.
+
+    The fabric delivers every frame at a deadline; with hundreds of node processes on two
+    cores, a normal-priority fabric waits behind them for a time slice and delivers late (p99
+    of several ms seen). It sleeps in epoll between deadlines, so SCHED_FIFO costs the others
+    nothing while it is idle (and Linux's RT throttling keeps 5 % of each second for them in
+    any case). Without CAP_SYS_NICE it tries a lower nice value, then stays as it is.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(FABRIC_RT_PRIORITY))
+        return f"SCHED_FIFO priority {FABRIC_RT_PRIORITY}"
+    except (OSError, AttributeError):
+        pass
+    try:
+        os.nice(-10)
+        return "nice -10"
+    except OSError:
+        return "normal (no permission to raise it)"
+
+
 def main(config_path: str | Path) -> int:
     """Run the fabric process for the config file ``config_path`` until the run stops."""
     config = load_config(config_path, FabricHostConfig)
@@ -947,6 +972,7 @@ def main(config_path: str | Path) -> int:
     if isinstance(level, int) and (root.level == logging.NOTSET or level < root.level):
         root.setLevel(level)
     set_timer_slack_ns(1)
+    log.info("fabric: scheduling %s", raise_priority())
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency
