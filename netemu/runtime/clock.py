@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import signal
 import time
 
-__all__ = ["RunClock", "die_with_parent", "monotonic_ns"]
+__all__ = ["RunClock", "die_with_parent", "monotonic_ns", "raise_priority"]
 
 monotonic_ns = time.monotonic_ns
 
@@ -53,3 +54,25 @@ def die_with_parent(sig: int = signal.SIGTERM) -> bool:
         return libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+def raise_priority(rt_priority: int, *, nice: int = -10) -> str:
+    """Run this process ahead of ordinary ones; say what was obtained.
+
+    Deliveries (fabric) and forwarding (nodes) happen at deadlines. With a hundred processes
+    on two cores, a normal-priority process waits for a time slice and is late (fabric delay
+    error p99 5.1 ms in a 71-node demo run, 0.20 ms with SCHED_FIFO). The processes sleep in
+    epoll between events, so real-time priority costs the others nothing while idle, and
+    Linux's RT throttling keeps 5 % of every second for ordinary processes in any case.
+    Without CAP_SYS_NICE it tries ``nice``, then leaves the priority as it is.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(rt_priority))
+        return f"SCHED_FIFO priority {rt_priority}"
+    except (OSError, AttributeError):
+        pass
+    try:
+        os.nice(nice)
+        return f"nice {nice}"
+    except OSError:
+        return "normal (no permission to raise it)"

@@ -56,7 +56,7 @@ from ..control.topics import Topics
 from ..errors import NetemuError, ProtocolError
 from ..fabric import Fabric, FabricConfig, FabricDrop, FidelityRecorder, FrameStatus, LinkTable
 from ..protocol.fields import HEADER_LEN, MessageType
-from .clock import die_with_parent
+from .clock import die_with_parent, raise_priority
 from .config import FabricHostConfig, load_config
 from .eventlog import EventLog
 from .layout import RunLayout
@@ -938,29 +938,8 @@ async def _amain(config: FabricHostConfig) -> int:
     return 0
 
 
-#: Real-time priority of the fabric process when the system allows it (SCHED_FIFO, 1..99).
+#: Real-time priority of the fabric process (SCHED_FIFO 1..99): above the node processes.
 FABRIC_RT_PRIORITY = 10
-
-
-def raise_priority() -> str:
-    """Put this process ahead of the node processes on a busy machine; say what was obtained.
-
-    The fabric delivers every frame at a deadline; with hundreds of node processes on two
-    cores, a normal-priority fabric waits behind them for a time slice and delivers late (p99
-    of several ms seen). It sleeps in epoll between deadlines, so SCHED_FIFO costs the others
-    nothing while it is idle (and Linux's RT throttling keeps 5 % of each second for them in
-    any case). Without CAP_SYS_NICE it tries a lower nice value, then stays as it is.
-    """
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(FABRIC_RT_PRIORITY))
-        return f"SCHED_FIFO priority {FABRIC_RT_PRIORITY}"
-    except (OSError, AttributeError):
-        pass
-    try:
-        os.nice(-10)
-        return "nice -10"
-    except OSError:
-        return "normal (no permission to raise it)"
 
 
 def main(config_path: str | Path) -> int:
@@ -972,7 +951,7 @@ def main(config_path: str | Path) -> int:
     if isinstance(level, int) and (root.level == logging.NOTSET or level < root.level):
         root.setLevel(level)
     set_timer_slack_ns(1)
-    log.info("fabric: scheduling %s", raise_priority())
+    log.info("fabric: scheduling %s", raise_priority(FABRIC_RT_PRIORITY))
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency

@@ -84,11 +84,12 @@ def run_emulation(
     Without ``broker_url`` a private broker is started on a free loopback port:
     ``broker_kind`` ``"amqtt"`` (the default: embedded, pure Python, nothing to install),
     ``"mosquitto"`` (Debian's broker, faster with hundreds of clients) or ``"auto"`` (mosquitto
-    when it is installed, else amqtt). ``out`` defaults to ``out/run-<scenario name>``; a previous run's ``OUT/run/`` and
-    ``OUT/captures/`` are removed first. The summary also carries ``"run"``: run id, stop reason
-    (``duration``, ``interrupted``, ``stop command``), epochs, route changes and nodes that went
-    offline. Raises :class:`~netemu.errors.NetemuError` with a clear message when the run cannot
-    start or the fabric or broker dies; results are written in every case.
+    when it is installed, else amqtt). ``out`` defaults to ``out/run-<scenario name>``; a
+    previous run's ``OUT/run/`` and ``OUT/captures/`` are removed first. The summary also
+    carries ``"run"``: run id, stop reason (``duration``, ``interrupted``, ``stop command``),
+    epochs, route changes and nodes that went offline. Raises
+    :class:`~netemu.errors.NetemuError` with a clear message when the run cannot start or the
+    fabric or broker dies; results are written in every case.
     """
     from ..routing import load_scheme
     from ..scenario import load_scenario
