@@ -102,23 +102,35 @@ def main() -> int:
     prop_ms = summary(ls["propagation_ms"])
     sky_ms = summary(ls["skyfield_ms"])
     plan_s = summary(pl["plan_24h_s"])
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} "
-          f"{platform.python_version()}, numpy {np.__version__}")
+    print(
+        f"machine: {platform.machine()}, {platform.python_implementation()} "
+        f"{platform.python_version()}, numpy {np.__version__}"
+    )
     print()
     print("| measurement | median | min | max | target |")
     print("|---|---|---|---|---|")
-    print(f"| link state per epoch, Starlink shell 1 + 100 GS ({ls['rows']} rows, "
-          f"{ls['links_up']} up) | {state_ms[0]:.2f} ms | {state_ms[1]:.2f} | {state_ms[2]:.2f} "
-          f"| <= 5 ms |")
-    print(f"| floor: SatrecArray propagation, 1,584 satellites | {prop_ms[0]:.2f} ms | "
-          f"{prop_ms[1]:.2f} | {prop_ms[2]:.2f} | |")
-    print(f"| baseline: skyfield, one satellite at a time (positions only) | {sky_ms[0]:.0f} ms "
-          f"| {sky_ms[1]:.0f} | {sky_ms[2]:.0f} | |")
-    print(f"| contact plan 24 h, Iridium-like 66 + 20 GS ({pl['contacts']} contacts) | "
-          f"{plan_s[0]:.2f} s | {plan_s[1]:.2f} | {plan_s[2]:.2f} | <= 10 s |")
+    print(
+        f"| link state per epoch, Starlink shell 1 + 100 GS ({ls['rows']} rows, "
+        f"{ls['links_up']} up) | {state_ms[0]:.2f} ms | {state_ms[1]:.2f} | {state_ms[2]:.2f} "
+        f"| <= 5 ms |"
+    )
+    print(
+        f"| floor: SatrecArray propagation, 1,584 satellites | {prop_ms[0]:.2f} ms | "
+        f"{prop_ms[1]:.2f} | {prop_ms[2]:.2f} | |"
+    )
+    print(
+        f"| baseline: skyfield, one satellite at a time (positions only) | {sky_ms[0]:.0f} ms "
+        f"| {sky_ms[1]:.0f} | {sky_ms[2]:.0f} | |"
+    )
+    print(
+        f"| contact plan 24 h, Iridium-like 66 + 20 GS ({pl['contacts']} contacts) | "
+        f"{plan_s[0]:.2f} s | {plan_s[1]:.2f} | {plan_s[2]:.2f} | <= 10 s |"
+    )
     print()
-    print(f"link state / propagation floor: {state_ms[0] / prop_ms[0]:.1f}x; "
-          f"skyfield baseline / link state: {sky_ms[0] / state_ms[0]:.0f}x")
+    print(
+        f"link state / propagation floor: {state_ms[0] / prop_ms[0]:.1f}x; "
+        f"skyfield baseline / link state: {sky_ms[0] / state_ms[0]:.0f}x"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps({"link_state": ls, "plan": pl}, indent=1))
     return 0
