@@ -35,15 +35,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import paho.mqtt.client as paho
 
 from netemu.control.broker import BrokerProcess
-from netemu.control.mqtt import parse_broker_url
+from netemu.control.mqtt import BlockingClient
 from netemu.control.topics import Topics
 from netemu.fabric import LinkTable
 from netemu.geometry import C_M_PER_S
@@ -181,41 +179,21 @@ def bench_raw(seconds: float) -> float:
 # -- fabric runs ------------------------------------------------------------------------------
 
 
-class Controller:
-    """Plays the controller over MQTT (paho): waits for the fabric, publishes links and run."""
+class Controller(BlockingClient):
+    """Plays the controller over MQTT: waits for the fabric, publishes links and run."""
 
     def __init__(self, url: str, run_id: str):
+        super().__init__(url, client_id=f"bench-{run_id}")
         self.topics = Topics(run_id)
-        self.cond = threading.Condition()
-        self.last: dict[str, dict] = {}
-        host, port = parse_broker_url(url)
-        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"bench-{run_id}")
-        self.client.on_message = self._on_message
-        self.client.connect(host, port)
-        self.client.loop_start()
-        self.client.subscribe(self.topics.fabric_status, qos=1)
-
-    def _on_message(self, client, userdata, msg):
-        with self.cond:
-            self.last[msg.topic] = json.loads(msg.payload)
-            self.cond.notify_all()
+        self.subscribe(self.topics.fabric_status)
 
     def wait_status(self, state: str, timeout_s: float = 20.0) -> dict:
-        deadline = time.monotonic() + timeout_s
-        with self.cond:
-            while (self.last.get(self.topics.fabric_status) or {}).get("state") != state:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise RuntimeError(f"fabric status {state!r} not seen")
-                self.cond.wait(left)
-            return self.last[self.topics.fabric_status]
+        return self.wait_latest(
+            self.topics.fabric_status, lambda s: s.get("state") == state, timeout_s
+        )
 
     def publish(self, topic, obj):
-        self.client.publish(topic, json.dumps(obj), qos=1, retain=True).wait_for_publish(5)
-
-    def close(self):
-        self.client.loop_stop()
-        self.client.disconnect()
+        super().publish(topic, obj, retain=True)
 
 
 def cpu_s(pid: int) -> float:

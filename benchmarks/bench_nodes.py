@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 
 from netemu.control.broker import BrokerProcess
-from netemu.control.mqtt import parse_broker_url
+from netemu.control.mqtt import BlockingClient
 from netemu.control.topics import Topics
 from netemu.runtime.config import NodeHostConfig, save_config
 from netemu.runtime.layout import RunLayout
@@ -73,41 +73,24 @@ class StandInFabric(threading.Thread):
         self.sock.close()
 
 
-class Statuses:
+class Statuses(BlockingClient):
+    """Node status messages of one run, and the retained run message."""
+
     def __init__(self, url: str, run_id: str):
-        import paho.mqtt.client as mqtt
-
-        host, port = parse_broker_url(url)
+        super().__init__(url, client_id=f"b-{run_id}")
         self.topics = Topics(run_id)
-        self.state: dict[int, str] = {}
-        self.lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"b-{run_id}")
-        self.client.on_message = self._on_message
-        self.client.connect(host, port, keepalive=30)
-        self.client.subscribe(self.topics.node_status("+"), qos=1)
-        self.client.loop_start()
-
-    def _on_message(self, client, userdata, msg):
-        parsed = self.topics.parse_node_topic(msg.topic)
-        try:
-            state = json.loads(msg.payload).get("state")
-        except (ValueError, AttributeError):
-            return
-        if parsed is not None:
-            with self.lock:
-                self.state[parsed[0]] = state
+        self.subscribe(self.topics.node_status("+"))
 
     def count(self, state: str) -> int:
-        with self.lock:
-            return sum(1 for s in self.state.values() if s == state)
+        with self._cond:
+            return sum(
+                1
+                for topic, data in self.last.items()
+                if self.topics.parse_node_topic(topic) and (data or {}).get("state") == state
+            )
 
     def publish_run(self, state: str, t0: int) -> None:
-        payload = json.dumps({"state": state, "t0_mono_ns": t0})
-        self.client.publish(self.topics.run, payload, qos=1, retain=True).wait_for_publish(5)
-
-    def close(self):
-        self.client.loop_stop()
-        self.client.disconnect()
+        self.publish(self.topics.run, {"state": state, "t0_mono_ns": t0}, retain=True)
 
 
 def memory_kb(pid: int) -> tuple[int, int]:

@@ -11,14 +11,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-import paho.mqtt.client as paho
 import pytest
 
-from netemu.control.mqtt import parse_broker_url
+from netemu.control.mqtt import BlockingClient
 from netemu.control.topics import Topics
 from netemu.fabric import LinkTable
 from netemu.geometry import C_M_PER_S
@@ -40,45 +38,11 @@ RANGE_AC_M = 300_000.0  # 1.0007 ms
 RANGE_AD_M = 60_000_000.0  # 200 ms: still in flight when the run stops
 
 
-class Mqtt:
-    """A small synchronous MQTT client (paho, network thread) that remembers the last payload
-    of every topic it sees."""
-
-    def __init__(self, url: str, run_id: str):
-        host, port = parse_broker_url(url)
-        self.topics = Topics(run_id)
-        self.last: dict[str, dict] = {}
-        self.cond = threading.Condition()
-        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"test-{run_id}")
-        self.client.on_message = self._on_message
-        self.client.connect(host, port)
-        self.client.loop_start()
-        self.client.subscribe(self.topics.all, qos=1)
-
-    def _on_message(self, client, userdata, msg):
-        with self.cond:
-            self.last[msg.topic] = json.loads(msg.payload)
-            self.cond.notify_all()
-
-    def wait(self, topic: str, pred, timeout_s: float = 15.0) -> dict:
-        deadline = time.monotonic() + timeout_s
-        with self.cond:
-            while True:
-                value = self.last.get(topic)
-                if value is not None and pred(value):
-                    return value
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"no matching message on {topic}: last {value!r}")
-                self.cond.wait(left)
-
-    def publish(self, topic: str, obj, *, retain: bool = True) -> None:
-        info = self.client.publish(topic, json.dumps(obj), qos=1, retain=retain)
-        info.wait_for_publish(5.0)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+def Mqtt(url: str, run_id: str) -> BlockingClient:  # noqa: N802 - reads like the class it was
+    """A blocking client subscribed to the whole run, publishing retained by default."""
+    client = BlockingClient(url, client_id=f"test-{run_id}")
+    client.subscribe(Topics(run_id).all)
+    return client
 
 
 class Node:
@@ -188,7 +152,7 @@ def test_fabric_process_end_to_end(tmp_path, mosquitto_broker):
     proc, layout = start_fabric(tmp_path, mosquitto_broker.url, run_id, capture=True)
     nodes: list[Node] = []
     try:
-        status = mqtt.wait(topics.fabric_status, lambda s: s.get("state") == "ready")
+        status = mqtt.wait_latest(topics.fabric_status, lambda s: s.get("state") == "ready")
         assert status["pid"] == proc.pid
         fabric_addr = (status["udp_host"], status["udp_port"])
         nodes = [Node(n, fabric_addr) for n in NUMBERS]
@@ -199,9 +163,9 @@ def test_fabric_process_end_to_end(tmp_path, mosquitto_broker):
         na.sock.sendto(b"hello?", fabric_addr)
 
         # epoch 0 (published first, as the controller does), then the run clock
-        mqtt.publish(topics.links, link_table(0))
+        mqtt.publish(topics.links, link_table(0), retain=True)
         t0_mono_ns = time.monotonic_ns() + 300_000_000
-        mqtt.publish(topics.run, {"state": "running", "t0_mono_ns": t0_mono_ns})
+        mqtt.publish(topics.run, {"state": "running", "t0_mono_ns": t0_mono_ns}, retain=True)
         assert na.recv_links(4) == {(1002, b"\x01"), (1003, b"\x01"), (1004, b"\x01"),
                                     (1005, b"\x01")}  # fmt: skip
         assert time.monotonic_ns() >= t0_mono_ns  # applied at t_ns = 0, never before
@@ -230,7 +194,7 @@ def test_fabric_process_end_to_end(tmp_path, mosquitto_broker):
         # epoch 1 takes A-B down: a frame in flight at that instant is cancelled, a later one
         # is dropped link-down, and both ends hear LINK down
         t1_ns = (time.monotonic_ns() - t0_mono_ns) + 300_000_000
-        mqtt.publish(topics.links, link_table(t1_ns, ab_up=False))
+        mqtt.publish(topics.links, link_table(t1_ns, ab_up=False), retain=True)
         sleep_until_mono(t0_mono_ns + t1_ns - 30_000_000)
         na.send(1002, data_packet(1001, 1002, 3))  # in flight when the link goes down
         assert na.recv() == (Kind.LINK, 1002, b"\x00")
@@ -240,7 +204,7 @@ def test_fabric_process_end_to_end(tmp_path, mosquitto_broker):
         nb.nothing()
 
         # C goes offline (its last will): a frame due to it is dropped node-down
-        mqtt.publish(topics.node_status(1003), {"state": "offline"})
+        mqtt.publish(topics.node_status(1003), {"state": "offline"}, retain=True)
         time.sleep(0.3)
         na.send(1003, data_packet(1001, 1003, 5))
         nc.nothing()
@@ -251,20 +215,20 @@ def test_fabric_process_end_to_end(tmp_path, mosquitto_broker):
         ne.send(1001, b"\x10not-sgp")
         assert na.recv() == (Kind.FRAME, 1005, b"\x10not-sgp")
 
-        telemetry = mqtt.wait(topics.fabric_telemetry, lambda m: m["balance"]["sent"] >= 8)
+        telemetry = mqtt.wait_latest(topics.fabric_telemetry, lambda m: m["balance"]["sent"] >= 8)
         assert telemetry["balance"]["balanced"]
 
         # stop: a frame in flight (200 ms link) and one sent after "stopping" stay in flight
         na.send(1004, data_packet(1001, 1004, 8))
         time.sleep(0.02)
-        mqtt.publish(topics.run, {"state": "stopping", "t0_mono_ns": t0_mono_ns})
+        mqtt.publish(topics.run, {"state": "stopping", "t0_mono_ns": t0_mono_ns}, retain=True)
         time.sleep(0.1)
         na.send(1004, data_packet(1001, 1004, 9))
         time.sleep(0.25)
         nd.nothing(0.01)  # the first one would have arrived by now: not delivered
-        mqtt.publish(topics.run, {"state": "stopped", "t0_mono_ns": t0_mono_ns})
+        mqtt.publish(topics.run, {"state": "stopped", "t0_mono_ns": t0_mono_ns}, retain=True)
         assert proc.wait(10) == 0
-        mqtt.wait(topics.fabric_status, lambda s: s.get("state") == "stopped")
+        mqtt.wait_latest(topics.fabric_status, lambda s: s.get("state") == "stopped")
     finally:
         stop_process(proc)
         for node in nodes:
@@ -348,7 +312,7 @@ def test_fabric_process_sigterm_with_amqtt(tmp_path, amqtt_broker):
     proc, layout = start_fabric(tmp_path, amqtt_broker.url, run_id, capture=False)
     node = None
     try:
-        status = mqtt.wait(topics.fabric_status, lambda s: s.get("state") == "ready")
+        status = mqtt.wait_latest(topics.fabric_status, lambda s: s.get("state") == "ready")
         node = Node(1001, (status["udp_host"], status["udp_port"]))
         node.attach()
         node.attach()  # repeated ATTACH (nodes retry every 0.2 s) is answered again
@@ -356,7 +320,7 @@ def test_fabric_process_sigterm_with_amqtt(tmp_path, amqtt_broker):
         time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
-        mqtt.wait(topics.fabric_status, lambda s: s.get("state") == "stopped")
+        mqtt.wait_latest(topics.fabric_status, lambda s: s.get("state") == "stopped")
     finally:
         stop_process(proc)
         if node is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import socket
 import subprocess
@@ -19,7 +18,7 @@ import uuid
 
 import pytest
 
-from netemu.control.mqtt import parse_broker_url
+from netemu.control.mqtt import BlockingClient
 from netemu.control.topics import Topics
 from netemu.protocol import Echo, Hop, MessageType, Packet, RecordRoute, decode, encode
 from netemu.routing.tables import ForwardingTable
@@ -41,52 +40,6 @@ def broker(tmp_path, request):
     if os.path.exists("/usr/sbin/mosquitto"):
         return request.getfixturevalue("mosquitto_broker")
     return request.getfixturevalue("amqtt_broker")
-
-
-class Mqtt:
-    """A small synchronous MQTT client (paho) collecting messages in a queue."""
-
-    def __init__(self, url: str):
-        import paho.mqtt.client as mqtt
-
-        host, port = parse_broker_url(url)
-        self.messages: queue.Queue = queue.Queue()
-        self.seen: list = []
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4()}")
-        self.client.on_message = self._on_message
-        self.client.connect(host, port, keepalive=30)
-        self.client.loop_start()
-
-    def _on_message(self, client, userdata, msg):
-        try:
-            data = json.loads(msg.payload)
-        except ValueError:
-            data = None
-        self.messages.put((msg.topic, data))
-
-    def subscribe(self, topic: str) -> None:
-        self.client.subscribe(topic, qos=1)
-
-    def publish(self, topic: str, obj, *, retain: bool = False) -> None:
-        payload = obj if isinstance(obj, bytes) else json.dumps(obj)
-        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
-
-    def wait(self, topic: str, pred=lambda d: True, timeout_s: float = 10.0) -> dict:
-        """The first message (of all received so far, or arriving) on ``topic`` matching."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                self.seen.append(self.messages.get(timeout=0.05))
-            except queue.Empty:
-                pass
-            for got_topic, data in self.seen:
-                if got_topic == topic and isinstance(data, dict) and pred(data):
-                    return data
-        raise AssertionError(f"no message on {topic} within {timeout_s} s")
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 class TestFabric:
@@ -162,7 +115,7 @@ class Run:
         self.layout = RunLayout(tmp_path / "out").create()
         self.fabric = TestFabric()
         self.procs: dict[int, subprocess.Popen] = {}
-        self.mqtt = Mqtt(broker_url)
+        self.mqtt = BlockingClient(broker_url, client_id=f"t-{uuid.uuid4()}")
         self.mqtt.subscribe(self.topics.all)
 
     def start(self, number: int, **extra) -> subprocess.Popen:
@@ -191,7 +144,7 @@ class Run:
         return proc
 
     def ready(self, number: int, timeout_s: float = 15.0) -> dict:
-        return self.mqtt.wait(
+        return self.mqtt.wait_any(
             self.topics.node_status(number), lambda d: d.get("state") == "ready", timeout_s
         )
 
@@ -303,7 +256,7 @@ def test_attach_table_forward_echo_ping_and_stop(run):
         extensions=(RecordRoute(rr.hops + (Hop(8, now_dtn - 1000), Hop(9, now_dtn))),),
     )
     run.fabric.send(7, Kind.FRAME, 8, encode(answer))
-    result = run.mqtt.wait(run.topics.node_reply(7, "c1"))
+    result = run.mqtt.wait_any(run.topics.node_reply(7, "c1"))
     assert result["received"] == 1 and result["dst"] == 9
     [probe] = result["probes"]
     assert probe["rtt_ms"] >= 20 and [h["node"] for h in probe["hops"]] == [7, 8, 9]
@@ -311,7 +264,7 @@ def test_attach_table_forward_echo_ping_and_stop(run):
     # link to 8 down: a packet for 9 is held, and logged as held_at_end when the run stops
     run.fabric.send(7, Kind.LINK, 8, b"\x00")
     run.fabric.send(7, Kind.FRAME, 5, data_packet(5, 9, b"held", 3))
-    telemetry = run.mqtt.wait(
+    telemetry = run.mqtt.wait_any(
         run.topics.node_telemetry(7), lambda d: d.get("held_packets") == 1, timeout_s=5
     )
     assert telemetry["host"]["fabric_malformed"] >= 1
@@ -321,7 +274,7 @@ def test_attach_table_forward_echo_ping_and_stop(run):
     assert final["core"]["held_packets"] == 1
     assert final["host"]["fabric_malformed"] >= 1 and final["host"]["mqtt_malformed"] >= 2
     assert final["core"]["dropped"]["malformed"] == 1
-    stopped = run.mqtt.wait(run.topics.node_status(7), lambda d: d.get("state") == "stopped")
+    stopped = run.mqtt.wait_any(run.topics.node_status(7), lambda d: d.get("state") == "stopped")
     assert stopped["number"] == 7
     rows = list(read_events(run.layout.events(7)))
     by_event = {}
@@ -417,7 +370,7 @@ def test_killed_node_goes_offline_by_last_will(run):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     # the broker sees the socket close at once; the keep-alive (5 s) bounds it otherwise
-    status = run.mqtt.wait(
+    status = run.mqtt.wait_any(
         run.topics.node_status(3), lambda d: d.get("state") == "offline", timeout_s=12
     )
     assert status == {"state": "offline"}
