@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime.eventlog import EVENT_COLUMNS
+from ..runtime.eventlog import INT_COLUMNS, STR_COLUMNS
 
 __all__ = [
     "EVENTS",
@@ -49,23 +49,6 @@ EVENTS = ("originated", "delivered", "dropped", "held_at_end", "in_flight_at_end
 EV_ORIGINATED, EV_DELIVERED, EV_DROPPED, EV_HELD, EV_IN_FLIGHT = range(5)
 EV_OTHER = 5
 _EVENT_CODE = {name: code for code, name in enumerate(EVENTS)}
-
-INT_COLUMNS = (
-    "t_ns",
-    "where",
-    "src",
-    "dst",
-    "packet_id",
-    "creation_dtn_ns",
-    "size_bytes",
-    "flow_id",
-    "seq",
-    "tx",
-    "rx",
-    "link_id",
-    "hops",
-)
-STR_COLUMNS = ("msg_type", "reason", "route")
 
 
 @dataclass
@@ -205,5 +188,3 @@ def read_event_files(paths) -> EventTable:
         log.info("event logs: skipped %d cut-short or malformed rows", skipped)
     return out
 
-
-assert set(INT_COLUMNS) | set(STR_COLUMNS) | {"event"} == set(EVENT_COLUMNS)

@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["EVENT_COLUMNS", "EventLog", "read_events"]
+__all__ = ["EVENT_COLUMNS", "INT_COLUMNS", "STR_COLUMNS", "EventLog", "read_events"]
 
 EVENT_COLUMNS = (
     "t_ns",
@@ -57,23 +57,24 @@ EVENT_COLUMNS = (
     "route",
 )
 
-_INT_COLUMNS = frozenset(
-    {
-        "t_ns",
-        "where",
-        "src",
-        "dst",
-        "packet_id",
-        "creation_dtn_ns",
-        "size_bytes",
-        "flow_id",
-        "seq",
-        "tx",
-        "rx",
-        "link_id",
-        "hops",
-    }
+#: Columns holding integers (empty = missing); the others hold text.
+INT_COLUMNS = (
+    "t_ns",
+    "where",
+    "src",
+    "dst",
+    "packet_id",
+    "creation_dtn_ns",
+    "size_bytes",
+    "flow_id",
+    "seq",
+    "tx",
+    "rx",
+    "link_id",
+    "hops",
 )
+STR_COLUMNS = tuple(c for c in EVENT_COLUMNS if c not in INT_COLUMNS and c != "event")
+_INT_COLUMNS = frozenset(INT_COLUMNS)
 
 
 class EventLog:
