@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "node_cmd",
     "fabric_cmd",
     "ping_cmd",
+    "compare_cmd",
 )
 
 

@@ -340,6 +340,9 @@ def routes_section(layout: RunLayout, *, max_list: int = 10_000) -> dict[str, An
                 "median": float(np.median(v)),
                 "max": float(v.max()),
             }
+    if "tables_published" in fields:  # control overhead: forwarding tables sent to nodes
+        v = column("tables_published")
+        out["table_updates"] = int(v[np.isfinite(v)].sum())
     comp = _find_column(fields, "compute_s", "compute_ms", contains=("compute",))
     if comp is not None:
         v = column(comp)
