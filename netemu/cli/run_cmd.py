@@ -78,6 +78,29 @@ def register(sub) -> None:
     p.add_argument(
         "--no-progress", action="store_true", help="no live progress display on the terminal"
     )
+    p.add_argument(
+        "--isolation",
+        default="process",
+        choices=("process", "netns", "docker"),
+        help="process: plain processes on loopback (the default); netns: one network namespace "
+        "per node (root); docker: one container per node (docs/isolation.md). `netemu clean` "
+        "removes what a killed run left",
+    )
+    p.add_argument(
+        "--faults",
+        default=None,
+        metavar="FILE",
+        help="fault schedule (YAML: faults with at_s times; see docs/faults.md)",
+    )
+    p.add_argument(
+        "--external",
+        action="append",
+        default=[],
+        metavar="NODE=COMMAND",
+        help="run COMMAND instead of netemu's node for NODE (name or number): a second SGP "
+        "implementation attached to the fabric; {number}, {fabric_port}, ... are replaced "
+        "(docs/external.md). Repeatable",
+    )
     p.set_defaults(func=cmd_run)
 
 
@@ -103,6 +126,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         app_port_base=args.app_port_base,
         progress=not args.no_progress,
+        isolation=args.isolation,
+        external=args.external,
+        faults=args.faults,
     )
     from ..runtime.layout import RunLayout
     from ..scenario import load_scenario

@@ -54,14 +54,25 @@ class BrokerProcess:
     """A broker child process on ``127.0.0.1:port``: ``kind`` is ``"amqtt"`` or ``"mosquitto"``.
 
     Use as a context manager; ``url`` is ``mqtt://127.0.0.1:PORT``. Stopping sends SIGTERM to
-    the PID it started (SIGKILL after 3 s).
+    the PID it started (SIGKILL after 3 s). ``host`` is the address it listens on (a
+    namespace's address with ``--isolation netns``); ``on_start(pid)`` is called as soon as the
+    process exists (the launcher records it in the run state file).
     """
 
-    def __init__(self, kind: str = "amqtt", *, port: int | None = None, log_path=None):
+    def __init__(
+        self,
+        kind: str = "amqtt",
+        *,
+        port: int | None = None,
+        log_path=None,
+        host: str = "127.0.0.1",
+        on_start=None,
+    ):
         if kind not in ("amqtt", "mosquitto"):
             raise NetemuError(f"broker kind must be amqtt or mosquitto, got {kind!r}")
         self.kind = kind
-        self.host = "127.0.0.1"
+        self.host = host
+        self.on_start = on_start
         self.port = port or free_port(self.host)
         self.log_path = Path(log_path) if log_path else None
         self.proc: subprocess.Popen | None = None
@@ -74,6 +85,7 @@ class BrokerProcess:
     def start(self, *, timeout_s: float = 15.0) -> BrokerProcess:
         if self.kind == "amqtt":
             cmd = [sys.executable, "-m", "netemu.control.broker", "--port", str(self.port)]
+            cmd += ["--host", self.host]
         else:
             exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
             if not os.path.exists(exe):
@@ -91,6 +103,8 @@ class BrokerProcess:
         finally:
             if self.log_path:
                 out.close()
+        if self.on_start is not None:
+            self.on_start(self.proc.pid)
         try:
             wait_for_port(self.host, self.port, timeout_s=timeout_s, proc=self.proc)
         except BaseException:

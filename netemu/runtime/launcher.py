@@ -30,7 +30,10 @@ from typing import Any
 from ..errors import NetemuError
 from ..timebase import NS_PER_S, format_utc
 from .config import FabricHostConfig, NodeHostConfig, save_config
+from .external import external_env, external_values, resolve_externals, substitute
+from .isolation import Isolation, NodeSlot, isolation_class, make_isolation
 from .layout import RunLayout
+from .state import STATE_FILE, RunState
 from .supervisor import ProcessSupervisor
 
 __all__ = ["DTN_EPOCH_UTC", "dtn_ns", "new_run_id", "run_emulation"]
@@ -78,6 +81,9 @@ def run_emulation(
     app_port_base: int | None = None,
     progress: bool = True,
     ready_timeout_s: float | None = None,
+    faults: str | os.PathLike | None = None,
+    external=None,
+    isolation: str = "process",
 ) -> dict:
     """Run one emulation and return its summary (``OUT/summary.json`` as a dict).
 
@@ -90,16 +96,31 @@ def run_emulation(
     epochs, route changes and nodes that went offline. Raises
     :class:`~netemu.errors.NetemuError` with a clear message when the run cannot start or the
     fabric or broker dies; results are written in every case.
+
+    ``external``: ``NODE=COMMAND`` strings (or a ``{node: command}`` map): those nodes run
+    the given program instead of netemu's node (docs/external.md).
+
+    ``isolation``: ``"process"`` (plain processes on loopback), ``"netns"`` (a network
+    namespace per node; root) or ``"docker"`` (docs/isolation.md). Whatever a run creates is
+    recorded in ``OUT/run/state.json`` and removed at the end; ``netemu clean`` removes what a
+    killed run left.
     """
     from ..routing import load_scheme
     from ..scenario import load_scenario
 
     scenario = load_scenario(Path(scenario_path))
+    fault_schedule = []
+    if faults is not None:  # a bad fault schedule fails before anything starts
+        from ..control.faults import load_fault_schedule
+
+        fault_schedule = load_fault_schedule(faults, scenario)
     load_scheme(routing)  # a bad --routing fails before anything starts
+    externals = resolve_externals(external, scenario)
     if broker_kind not in ("auto", "amqtt", "mosquitto"):
         raise NetemuError(f"broker kind must be auto, amqtt or mosquitto, got {broker_kind!r}")
     if duration_s <= 0 or epoch_s <= 0:
         raise NetemuError("duration and epoch must be > 0")
+    isolation_class(isolation)  # an unknown --isolation fails before anything starts
     if epoch_s > duration_s:
         raise NetemuError(f"the epoch ({epoch_s:g} s) is longer than the run ({duration_s:g} s)")
     out_dir = Path(out) if out is not None else Path("out") / f"run-{scenario.name}"
@@ -118,7 +139,11 @@ def run_emulation(
         app_port_base=app_port_base,
         progress=progress,
         ready_timeout_s=ready_timeout_s,
+        externals=externals,
     )
+    launch.isolation_mode = isolation
+    launch.fault_schedule = fault_schedule
+    launch.faults_file = str(faults) if faults is not None else None
     return launch.execute()
 
 
@@ -142,8 +167,10 @@ class _Launch:
         app_port_base,
         progress,
         ready_timeout_s,
+        externals=None,
     ):
         self.scenario = scenario
+        self.externals = dict(externals or {})  # number -> ExternalNode
         self.scenario_path = scenario_path
         self.out = out
         self.duration_ns = duration_ns
@@ -175,14 +202,21 @@ class _Launch:
             READY_TIMEOUT_BASE_S + READY_TIMEOUT_PER_PROCESS_S * n_proc
         )
         self.started_utc = format_utc(dt.datetime.now(dt.UTC))
+        self.isolation_mode = "process"
+        self.isolation: Isolation = make_isolation("process", run_id=self.run_id)
+        self.slots = {n.number: NodeSlot(n.name, n.number, i) for i, n in enumerate(scenario.nodes)}
+        self.run_state: RunState | None = None
+        self.node_broker_url = broker_url
 
     # -- the run ---------------------------------------------------------------------------------
 
     def execute(self) -> dict:
         error: BaseException | None = None
+        scope = contextlib.ExitStack()
         try:
             self._prepare_out()
             traffic = self._load_traffic()
+            self._isolate(scope)
             self._start_broker()
             self._write_configs(traffic)
             self._start_children()
@@ -193,6 +227,7 @@ class _Launch:
             error = exc
         finally:
             self._end_everything()
+            self._end_isolation(scope)
         if isinstance(error, asyncio.CancelledError) and self._signals >= 2:
             error = KeyboardInterrupt()  # aborted by a second Ctrl-C
         if isinstance(error, KeyboardInterrupt):
@@ -215,6 +250,7 @@ class _Launch:
         return summary
 
     def _prepare_out(self) -> None:
+        self._clean_previous()
         # Files of a previous run in the same directory would mix into the results.
         for old in (self.layout.run_dir, self.layout.captures_dir):
             if old.is_dir():
@@ -227,6 +263,61 @@ class _Launch:
         ):
             old.unlink(missing_ok=True)
         self.layout.create()
+
+    def _clean_previous(self) -> None:
+        """A killed run that used this --out left resources (namespaces, processes): remove
+        them first; a run still going on there is an error."""
+        path = self.layout.run_dir / STATE_FILE
+        if not path.exists():
+            return
+        try:
+            old = RunState.load(path)
+        except NetemuError:
+            return
+        if old.is_live():
+            pid = (old.data.get("launcher") or {}).get("pid")
+            raise NetemuError(
+                f"a run is going on in {self.out} (launcher pid {pid}); use another --out"
+            )
+        if old.resources:
+            log.warning("removing what the killed run %s in %s left behind", old.run_id, self.out)
+            old.remove_all(report=lambda r, what: log.warning("  %s %s: %s", r.kind, r.name, what))
+            old.finish()
+
+    def _isolate(self, scope: contextlib.ExitStack) -> None:
+        """Start recording the run's resources, create its isolation (namespaces...) and run
+        the rest inside it (the broker, the fabric and the controller in its services place)."""
+        self.run_state = RunState.create(
+            self.layout.run_dir,
+            run_id=self.run_id,
+            out=str(self.out),
+            isolation=self.isolation_mode,
+        )
+        self.sup.state = self.run_state
+        self.isolation = make_isolation(
+            self.isolation_mode,
+            run_id=self.run_id,
+            nodes=list(self.slots.values()),
+            state=self.run_state,
+        )
+        self.isolation.check_broker_url(self.external_broker)
+        scope.enter_context(self.isolation)
+        scope.enter_context(self.isolation.services())
+
+    def _end_isolation(self, scope: contextlib.ExitStack) -> None:
+        try:
+            scope.close()
+        except Exception:
+            log.exception("removing the run's %s isolation failed", self.isolation_mode)
+        if self.run_state is not None:
+            self.run_state.finish()
+            left = self.run_state.resources
+            if left:
+                log.error(
+                    "%d resources of this run are left (%s); `netemu clean --run-dir %s` "
+                    "removes them", len(left), ", ".join(f"{r.kind} {r.name}" for r in left[:5]),
+                    self.out,
+                )  # fmt: skip
 
     def _load_traffic(self):
         if self.traffic_spec in (None, "", "none"):
@@ -257,17 +348,27 @@ class _Launch:
         kind = self.broker_kind
         if kind == "auto":
             kind = "mosquitto" if _mosquitto_installed() else "amqtt"
-        self.broker = BrokerProcess(kind, log_path=self.layout.log("broker"))
+        self.broker = BrokerProcess(
+            kind,
+            log_path=self.layout.log("broker"),
+            host=self.isolation.bind_host,
+            on_start=self._record_broker,
+        )
         self.broker.start()
         self.broker_url = self.broker.url
+        self.node_broker_url = f"mqtt://{self.isolation.service_host}:{self.broker.port}"
         self.broker_pid = self.broker.proc.pid
         log.info("broker (%s) on %s, pid %d", kind, self.broker_url, self.broker_pid)
+
+    def _record_broker(self, pid: int) -> None:
+        if self.run_state is not None:
+            self.run_state.record_process("broker", pid)
 
     def _common(self) -> dict:
         scenario = self.scenario
         return {
             "run_id": self.run_id,
-            "broker_url": self.broker_url,
+            "broker_url": self.node_broker_url or self.broker_url,
             "out": str(self.out),
             "epoch_utc": format_utc(scenario.epoch_utc),
             "epoch_dtn_ns": dtn_ns(scenario.epoch_utc),
@@ -281,11 +382,12 @@ class _Launch:
         from ..control.broker import free_port
 
         nodes = self.scenario.nodes
-        self.fabric_port = free_port("127.0.0.1", socket.SOCK_DGRAM)
+        iso = self.isolation
+        self.fabric_port = free_port(iso.bind_host, socket.SOCK_DGRAM)
         common = self._common()
         fabric = FabricHostConfig(
             **common,
-            udp_host="127.0.0.1",
+            udp_host=iso.bind_host,
             udp_port=self.fabric_port,
             node_numbers=[n.number for n in nodes],
             node_names=[n.name for n in nodes],
@@ -304,8 +406,9 @@ class _Launch:
                 number=node.number,
                 name=node.name,
                 kind=node.kind,
-                fabric_host="127.0.0.1",
+                fabric_host=iso.service_host,
                 fabric_port=self.fabric_port,
+                app_host=iso.node_app_host(self.slots[node.number]),
                 app_port=port,
                 flows=flows,
                 responders=responders,
@@ -323,11 +426,38 @@ class _Launch:
         for node in self.scenario.nodes:
             self.sup.start(
                 node.name,
-                [*py, "node", "--config", str(self.layout.config(node.name))],
+                self._wrapped_argv(node, py),
                 log_path=self.layout.log(node.name),
                 number=node.number,
             )
         log.info("started the fabric and %d nodes", len(self.scenario.nodes))
+
+    def _wrapped_argv(self, node, py: list[str]) -> list[str]:
+        """The node's command line, started inside its isolation (namespace, container)."""
+        return self.isolation.wrap_node_argv(self.slots[node.number], self._node_argv(node, py))
+
+    def _node_argv(self, node, py: list[str]) -> list[str]:
+        """netemu's node, or for an ``--external`` node its own command (placeholders
+        replaced, ``NETEMU_*`` variables set through ``env``; docs/external.md)."""
+        config = str(self.layout.config(node.name))
+        ext = self.externals.get(node.number)
+        if ext is None:
+            return [*py, "node", "--config", config]
+        values = external_values(
+            ext,
+            kind=node.kind,
+            config_path=config,
+            fabric_host="127.0.0.1",
+            fabric_port=self.fabric_port,
+            broker_url=self.broker_url,
+            run_id=self.run_id,
+            epoch_dtn_ns=dtn_ns(self.scenario.epoch_utc),
+            out=str(self.out),
+        )
+        env = [f"{k}={v}" for k, v in external_env(values).items()]
+        argv = ["env", *env, *substitute(ext.argv, values)]
+        log.info("node %s (%d) is external: %s", node.name, node.number, ext.command)
+        return argv
 
     def _write_run_json(self) -> None:
         pids = {"launcher": os.getpid()}
@@ -343,7 +473,10 @@ class _Launch:
                 "number": node.number,
                 "pid": child.pid if child is not None else None,
                 "app_port": self.app_ports.get(node.number),
+                **self.isolation.describe_node(self.slots[node.number]),
             }
+            if node.number in self.externals:
+                nodes[node.name]["external"] = True
         data = {
             "run_id": self.run_id,
             "state": self.state,
@@ -353,7 +486,8 @@ class _Launch:
             "out": str(self.out),
             "started_utc": self.started_utc,
             "options": self._options(),
-            "fabric": {"udp_host": "127.0.0.1", "udp_port": self.fabric_port},
+            "fabric": {"udp_host": self.isolation.bind_host, "udp_port": self.fabric_port},
+            "isolation": self.isolation.describe(),
             "pids": pids,
             "nodes": nodes,
         }
@@ -376,6 +510,11 @@ class _Launch:
             "broker": self.external_broker or self.broker_kind,
             "seed": self.seed,
             "app_port_base": self.app_port_base,
+            "isolation": self.isolation_mode,
+            "faults": getattr(self, "faults_file", None),
+            "external": {
+                e.name: {"number": e.number, "command": e.command} for e in self.externals.values()
+            },
         }
 
     # -- asyncio part ----------------------------------------------------------------------------
@@ -393,6 +532,9 @@ class _Launch:
             routing=self.routing,
             layout=self.layout,
             run_info={"out": str(self.out)},
+            faults=getattr(self, "fault_schedule", ()),
+            process_faults=_ProcessFaults(self),
+            external=set(self.externals),
         )
         self._ctl = ctl
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -443,6 +585,10 @@ class _Launch:
         log.info("stop sequence: %.1f s", time.monotonic() - t)
 
     async def _await_exits(self) -> None:
+        # External programs need not know the run stopped: ended by PID now (docs/external.md).
+        ext = [c for c in self.sup.children if c.number in self.externals]
+        if ext:
+            await asyncio.to_thread(self.sup.end, ext, grace_s=KILL_GRACE_S)
         nodes = [c for c in self.sup.children if c.number is not None]
         deadline = time.monotonic() + EXIT_TIMEOUT_BASE_S + 0.02 * len(nodes)
         while any(c.running for c in nodes) and time.monotonic() < deadline:
@@ -506,6 +652,9 @@ class _Launch:
                         child.describe_exit(),
                         child.log_path,
                     )
+                if child.number in self.externals:
+                    # it may have no MQTT last will: say offline for it
+                    await ctl.mark_offline(child.number)
             try:
                 self._check_broker()
             except NetemuError as exc:
@@ -525,6 +674,8 @@ class _Launch:
         if self.broker is not None:
             with contextlib.suppress(BaseException):
                 self.broker.stop()
+                if self.run_state is not None:
+                    self.run_state.forget("process", "broker", pid=self.broker_pid)
 
     def _results(self) -> dict:
         ctl = getattr(self, "_ctl", None)
@@ -563,6 +714,62 @@ class _Launch:
                 summary = {}
         summary.setdefault("run", stats)
         return summary
+
+
+class _ProcessFaults:
+    """What the controller asks of the launcher for process faults (docs/faults.md): kill and
+    start node processes, restart the embedded broker on the same port. Blocking work runs in
+    a thread so the controller's loop keeps its epochs."""
+
+    def __init__(self, launch: _Launch):
+        self.launch = launch
+        self._names = {n.number: n.name for n in launch.scenario.nodes}
+
+    def _child(self, number: int):
+        return self.launch.sup.get(self._names[number])
+
+    def node_running(self, number: int) -> bool:
+        child = self._child(number)
+        return child is not None and child.running
+
+    async def kill_node(self, number: int) -> int:
+        """SIGKILL to the node's process (by its PID); its PID."""
+        child = self._child(number)
+        child.proc.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(child.proc.wait, 5)
+        log.warning("fault: killed node %s (pid %d)", child.name, child.pid)
+        return child.pid
+
+    async def start_node(self, number: int) -> int:
+        """Start the node again with the command and config it had; its new PID."""
+        old = self._child(number)
+        if old is None or not old.cmd:
+            raise NetemuError(f"node {number}: no command to start it again with")
+        child = await asyncio.to_thread(
+            self.launch.sup.start, old.name, old.cmd, log_path=old.log_path, number=old.number
+        )
+        self.launch._write_run_json()
+        log.warning("fault: started node %s again (pid %d)", child.name, child.pid)
+        return child.pid
+
+    def can_restart_broker(self) -> bool:
+        return self.launch.broker is not None and not self.launch.external_broker
+
+    async def restart_broker(self) -> dict:
+        """Stop the embedded broker (SIGTERM to its PID) and start it on the same port."""
+        launch = self.launch
+        old_pid = launch.broker_pid
+        await asyncio.to_thread(launch.broker.stop)
+        t_stopped = time.monotonic()
+        await asyncio.to_thread(launch.broker.start)
+        launch.broker_pid = launch.broker.proc.pid
+        launch._write_run_json()
+        down_ms = (time.monotonic() - t_stopped) * 1e3
+        log.warning(
+            "fault: broker restarted (pid %s -> %d, down %.0f ms)", old_pid, launch.broker_pid,
+            down_ms,
+        )  # fmt: skip
+        return {"old_pid": old_pid, "pid": launch.broker_pid, "down_ms": round(down_ms, 1)}
 
 
 def _mosquitto_installed() -> bool:

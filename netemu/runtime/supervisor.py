@@ -39,6 +39,7 @@ class Child:
     log_path: Path | None = None
     number: int | None = None
     reported: bool = False  # exit already reported by poll_exited()
+    cmd: list[str] | None = None  # what it was started with (to start it again)
 
     @property
     def pid(self) -> int:
@@ -67,9 +68,12 @@ class Child:
 class ProcessSupervisor:
     """The children of one run (see the module docstring)."""
 
-    def __init__(self, *, env: dict[str, str] | None = None):
+    def __init__(self, *, env: dict[str, str] | None = None, state=None):
         self.children: list[Child] = []
         self._env = env
+        #: A :class:`~netemu.runtime.state.RunState`: each child is recorded when it starts
+        #: and forgotten once reaped (``netemu clean`` ends what a killed launcher left).
+        self.state = state
 
     def start(
         self,
@@ -100,13 +104,16 @@ class ProcessSupervisor:
         finally:
             if path is not None:
                 out.close()
-        child = Child(name=name, proc=proc, log_path=path, number=number)
+        child = Child(name=name, proc=proc, log_path=path, number=number, cmd=list(cmd))
         self.children.append(child)
+        if self.state is not None:
+            self.state.record_process(name, proc.pid)
         log.debug("started %s (pid %d)", name, proc.pid)
         return child
 
     def get(self, name: str) -> Child | None:
-        for child in self.children:
+        """The child of that name (the latest one, when it was started again)."""
+        for child in reversed(self.children):
             if child.name == name:
                 return child
         return None
@@ -150,6 +157,9 @@ class ProcessSupervisor:
                 child.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:  # pragma: no cover - a process in D state
                 log.error("%s (pid %d) did not die", child.name, child.pid)
+            else:
+                if self.state is not None:
+                    self.state.forget("process", child.name, pid=child.pid)
 
     def end_all(self, *, grace_s: float = 3.0) -> None:
         """End every child this supervisor started (nodes first, in reverse start order)."""
