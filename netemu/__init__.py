@@ -51,6 +51,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "RoutingTables": (".routing", "RoutingTables"),
     "Scenario": (".scenario", "Scenario"),
     "ScenarioError": (".errors", "ScenarioError"),
+    "Simulation": (".sim", "Simulation"),
     "TimeBase": (".timebase", "TimeBase"),
     "decode_sgp": (".protocol", "decode"),
     "dumps_ion": (".contacts", "dumps_ion"),
@@ -64,6 +65,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "loads_ion": (".contacts", "loads_ion"),
     "parse_duration_s": (".timebase", "parse_duration_s"),
     "parse_utc": (".timebase", "parse_utc"),
+    "simulate": (".sim", "simulate"),
 }
 
 __all__ = [
@@ -103,6 +105,7 @@ __all__ = [
     "RoutingTables",
     "Scenario",
     "ScenarioError",
+    "Simulation",
     "TimeBase",
     "decode_sgp",
     "dumps_ion",
@@ -116,6 +119,7 @@ __all__ = [
     "loads_ion",
     "parse_duration_s",
     "parse_utc",
+    "simulate",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

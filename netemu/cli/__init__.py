@@ -23,9 +23,14 @@ COMMAND_MODULES = (
     "route_cmd",
     "wireshark_cmd",
     "run_cmd",
+    "simulate_cmd",
     "node_cmd",
     "fabric_cmd",
     "ping_cmd",
+    "compose_cmd",
+    "controller_cmd",
+    "image_cmd",
+    "fault_cmd",
     "compare_cmd",
 )
 

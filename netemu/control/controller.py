@@ -24,11 +24,13 @@ The topic tree and the timing rules are in docs/control.md and docs/runtime.md.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import csv
 import dataclasses
 import functools
+import json
 import logging
 import math
 import os
@@ -74,6 +76,10 @@ LIVENESS_CSV_COLUMNS = ("t_ns", "number", "name", "state")
 
 #: Extra contact-plan horizon beyond the run for plan-based schemes (CGR), in seconds.
 DEFAULT_PLAN_MARGIN_S = 3600.0
+#: How long the controller tries to reconnect to a lost broker before the run fails.
+BROKER_RECONNECT_S = 20.0
+#: After killing a node for a restart, how long to wait for its last will (offline) to pass.
+WILL_WAIT_S = 3.0
 
 
 class NodesNotReady(NetemuError):
@@ -104,6 +110,8 @@ class EpochResult:
     tables: dict[int, dict]
     nodes_alive: int
     compute_ms: float
+    #: node numbers whose table changed (published), also when ``tables`` was not built
+    published: tuple[int, ...] = ()
 
     def row(self) -> dict:
         return {
@@ -113,7 +121,7 @@ class EpochResult:
             "links_total": self.links_total,
             "routes": self.routes,
             "route_changes": self.route_changes,
-            "tables_published": len(self.tables),
+            "tables_published": len(self.published or self.tables),
             "nodes_alive": self.nodes_alive,
             "compute_ms": round(self.compute_ms, 3),
         }
@@ -167,6 +175,11 @@ class EpochComputer:
         self._published = np.zeros(len(self.numbers), bool)
         self._dead_before: frozenset[int] = frozenset()
         self._last_epoch: int | None = None
+        #: matrices of the last computed epoch: ``epoch``, ``t_ns``, ``sig`` (what defines a
+        #: table: ``next_hop``, ``hold``, ``valid_from_ns``, ``valid_until_ns`` as published),
+        #: ``raw`` (``valid_from_ns``, ``arrival_ns``, ``hops``, ``t_ns``, ``scheme``) and
+        #: ``publish`` (bool per node: its table changed)
+        self.last_epoch: dict | None = None
 
     @property
     def n_epochs(self) -> int:
@@ -203,8 +216,24 @@ class EpochComputer:
             self._plan_dead = dead
         return self._plan_alive
 
-    def compute(self, epoch: int, *, dead: Collection[int] = ()) -> EpochResult:
-        """Link table and changed forwarding tables for ``epoch`` without the ``dead`` nodes."""
+    def compute(
+        self,
+        epoch: int,
+        *,
+        dead: Collection[int] = (),
+        payloads: bool = True,
+        overrides=None,
+    ) -> EpochResult:
+        """Link table and changed forwarding tables for ``epoch`` without the ``dead`` nodes.
+
+        ``overrides`` (:class:`~netemu.control.faults.LinkOverrides`, link faults): the links
+        it cuts are down for routing and in the link table; its loss overrides go in the table.
+
+        With ``payloads=False`` the table payloads are not built (``tables`` is empty;
+        ``published`` still names the changed nodes): the simulator reads the epoch's
+        matrices from :attr:`last_epoch` instead and builds a payload only when it needs one
+        (:meth:`table_payload`).
+        """
         from ..fabric.table import LinkTable
         from ..routing import NetworkView
         from ..routing.interface import Topology
@@ -222,7 +251,13 @@ class EpochComputer:
             dead_idx = np.array([self._index[d] for d in dead], dtype=np.int64)
             gone = np.isin(state.a, dead_idx) | np.isin(state.b, dead_idx)
             state.up = state.up & ~gone
+        if overrides:
+            state.up = state.up & ~overrides.link_down_mask(
+                self.numbers[state.a], self.numbers[state.b]
+            )
         table = LinkTable.from_link_state(state)
+        if overrides:
+            table = overrides.apply_table(table, self.numbers)
         links = table.to_dict()
         links["epoch"] = epoch
         view = NetworkView(
@@ -252,14 +287,12 @@ class EpochComputer:
             changed_pairs &= alive_rows[:, None]
             route_changes = int(np.count_nonzero(changed_pairs))
         publish = alive_rows & (changed_pairs.any(axis=1) | ~self._published | revived)
-        payloads = {}
-        for i in np.nonzero(publish)[0].tolist():
-            number = int(self.numbers[i])
-            payloads[number] = {
-                "epoch": epoch,
-                "valid_from_ns": t_ns,
-                "table": _table_dict(number, self.numbers, raw, sig, i),
-            }
+        tables = {}
+        published = self.numbers[publish].tolist()
+        if payloads:
+            for number in published:
+                tables[number] = self.table_payload(number, epoch=epoch, matrices=(sig, raw))
+        self.last_epoch = {"epoch": epoch, "t_ns": t_ns, "sig": sig, "raw": raw, "publish": publish}
         self._published |= publish
         self._prev = sig
         self._dead_before = dead
@@ -271,10 +304,24 @@ class EpochComputer:
             links_total=len(state),
             routes=int(np.count_nonzero(sig["next_hop"] >= 0)),
             route_changes=route_changes,
-            tables=payloads,
+            tables=tables,
             nodes_alive=int(np.count_nonzero(alive_rows)),
             compute_ms=(time.perf_counter() - started) * 1e3,
+            published=tuple(published),
         )
+
+    def table_payload(self, number: int, *, epoch: int | None = None, matrices=None) -> dict:
+        """The retained ``node/<number>/table`` payload of the last computed epoch."""
+        last = self.last_epoch
+        sig, raw = matrices if matrices is not None else (last["sig"], last["raw"])
+        if epoch is None:
+            epoch = last["epoch"]
+        i = self._index[int(number)]
+        return {
+            "epoch": epoch,
+            "valid_from_ns": epoch * self.epoch_ns,
+            "table": _table_dict(int(number), self.numbers, raw, sig, i),
+        }
 
     def _signature(self, tables, t_ns: int, alive_rows: np.ndarray):
         """Matrices (source x destination, in scenario node order) that define a table's content.
@@ -423,6 +470,10 @@ class Controller:
         plan_margin_s: float = DEFAULT_PLAN_MARGIN_S,
         run_info: dict | None = None,
         computer: EpochComputer | None = None,
+        faults=(),
+        process_faults=None,
+        broker_reconnect_s: float = BROKER_RECONNECT_S,
+        external: Collection[int] = (),
     ):
         self.scenario = scenario
         self.run_id = run_id
@@ -443,6 +494,9 @@ class Controller:
         self.node_names = names
         self.expected = sorted(int(n) for n in (nodes if nodes is not None else names))
         self.expect_fabric = expect_fabric
+        #: external nodes (docs/external.md): ready by their own status, or once the fabric
+        #: reports every node attached (then the controller publishes ``ready`` for them)
+        self.external = frozenset(int(n) for n in external)
         self.start_delay_s = float(start_delay_s)
         self.stop_grace_s = float(stop_grace_s)
         self.run_info = dict(run_info or {})
@@ -466,6 +520,19 @@ class Controller:
         self._stopping = False
         self._epoch_csv = _CsvFile(None, EPOCH_CSV_COLUMNS)
         self._liveness_csv = _CsvFile(None, LIVENESS_CSV_COLUMNS)
+        # faults (docs/faults.md): schedule, link overrides, who kills/starts processes
+        from .faults import LinkOverrides
+
+        self.fault_schedule = sorted(faults, key=lambda f: f.at_s or 0.0)
+        self.process_faults = process_faults
+        self.overrides = LinkOverrides()
+        self.faults: list[dict] = []
+        self._faults_file = None
+        self._snapshot_epoch = 0  # epoch whose computation took the latest overrides/dead
+        self.broker_reconnect_s = float(broker_reconnect_s)
+        self.broker_reconnects = 0
+        self._retained: dict[str, Any] = {}  # topic -> payload, republished after a reconnect
+        self._wills: collections.Counter = collections.Counter()  # offline statuses received
 
     # -- context ---------------------------------------------------------------------------------
 
@@ -479,35 +546,91 @@ class Controller:
         if self.layout is not None:
             self._epoch_csv = _CsvFile(Path(self.layout.epochs_csv), EPOCH_CSV_COLUMNS)
             self._liveness_csv = _CsvFile(Path(self.layout.liveness_csv), LIVENESS_CSV_COLUMNS)
+            self._faults_file = open(self.layout.faults_jsonl, "w")  # noqa: SIM115
+        try:
+            await self._connect()
+        except Exception as exc:
+            self._close_files()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            raise NetemuError(f"controller: cannot connect to {self.broker_url}: {exc}") from exc
+        t = self.topics
+        self._tasks.append(asyncio.create_task(self._reader(), name="controller-reader"))
+        await self._pub(t.controller_status, {"state": "starting", "pid": os.getpid()}, retain=True)
+        await self._publish_run("starting")
+        return self
+
+    async def _connect(self) -> None:
+        """A new MQTT client, subscribed (raises what aiomqtt raises)."""
         client = connect(
             self.broker_url,
             client_id=f"netemu-{self.run_id}-controller",
             will_topic=self.topics.controller_status,
         )
-        try:
-            await client.__aenter__()
-        except Exception as exc:
-            self._close_files()
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            raise NetemuError(f"controller: cannot connect to {self.broker_url}: {exc}") from exc
-        self._client = client
+        await client.__aenter__()
         # Tables of every node go out at once at the first epoch; aiomqtt warns above 10.
         client.pending_calls_threshold = 100_000
         t = self.topics
-        for topic in (
-            t.node_status("+"),
-            t.node_telemetry("+"),
-            t.fabric_status,
-            t.fabric_telemetry,
-            t.control_cmd,
-        ):
-            await client.subscribe(topic, qos=1)
-        self._tasks.append(asyncio.create_task(self._reader(), name="controller-reader"))
-        await publish_json(
-            client, t.controller_status, {"state": "starting", "pid": os.getpid()}, retain=True
-        )
-        await self._publish_run("starting")
-        return self
+        try:
+            for topic in (
+                t.node_status("+"),
+                t.node_telemetry("+"),
+                t.fabric_status,
+                t.fabric_telemetry,
+                t.control_cmd,
+            ):
+                await client.subscribe(topic, qos=1)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await client.__aexit__(None, None, None)
+            raise
+        self._client = client
+
+    async def _pub(self, topic: str, payload: Any, *, retain: bool = False) -> bool:
+        """Publish; a retained payload is remembered and republished after a reconnect. While
+        the broker is away nothing is sent and ``False`` is returned."""
+        if retain:
+            self._retained[topic] = payload
+        client = self._client
+        if client is None:
+            return False
+        try:
+            await asyncio.wait_for(publish_json(client, topic, payload, retain=retain), 3.0)
+            return True
+        except (TimeoutError, Exception) as exc:  # noqa: BLE001 - the reader reconnects
+            log.debug("controller: publish on %s failed: %r", topic, exc)
+            return False
+
+    async def _reconnect(self) -> bool:
+        """After the broker connection was lost: reconnect (backoff up to 1 s) for
+        ``broker_reconnect_s``, then republish every retained message (the embedded broker
+        keeps none across a restart). ``False`` when the broker did not come back."""
+        old, self._client = self._client, None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(old.__aexit__(None, None, None), 2.0)
+        deadline = time.monotonic() + self.broker_reconnect_s
+        delay_s = 0.1
+        while time.monotonic() < deadline:
+            await asyncio.sleep(delay_s)
+            delay_s = min(delay_s * 2, 1.0)
+            try:
+                await self._connect()
+            except Exception as exc:  # noqa: BLE001 - refused while the broker is down
+                log.debug("controller: reconnect failed: %r", exc)
+                continue
+            self.broker_reconnects += 1
+            order = [self.topics.controller_status, self.topics.run, self.topics.links]
+            retained = dict(self._retained)
+            for topic in order + [k for k in retained if k not in order]:
+                if topic in retained:
+                    await self._pub(topic, retained[topic], retain=True)
+            log.warning(
+                "controller: reconnected to %s, %d retained messages republished",
+                self.broker_url,
+                len(retained),
+            )
+            return True
+        return False
 
     async def __aexit__(self, *exc) -> None:
         for task in self._tasks:
@@ -537,23 +660,32 @@ class Controller:
     def _close_files(self) -> None:
         self._epoch_csv.close()
         self._liveness_csv.close()
+        if self._faults_file is not None:
+            self._faults_file.close()
 
     # -- messages ----------------------------------------------------------------------------
 
     async def _reader(self) -> None:
-        try:
-            async for message in self._client.messages:
-                try:
-                    await self._on_message(message.topic.value, decode_json(message.payload))
-                except Exception:
-                    log.exception("controller: error handling %s", message.topic.value)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if not self._stopping:
-                log.error("controller: lost the MQTT connection: %s", exc)
-                self.failure = NetemuError(f"lost the MQTT broker at {self.broker_url}: {exc}")
+        while True:
+            try:
+                async for message in self._client.messages:
+                    try:
+                        await self._on_message(message.topic.value, decode_json(message.payload))
+                    except Exception:
+                        log.exception("controller: error handling %s", message.topic.value)
+                error: Exception = NetemuError("connection closed")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                error = exc
+            if self._stopping:
+                return
+            log.warning("controller: lost the MQTT connection (%s); reconnecting", error)
+            if not await self._reconnect():
+                log.error("controller: the MQTT broker did not come back: %s", error)
+                self.failure = NetemuError(f"lost the MQTT broker at {self.broker_url}: {error}")
                 self.request_stop("broker lost")
+                return
 
     async def _on_message(self, topic: str, payload: Any) -> None:
         t = self.topics
@@ -568,12 +700,15 @@ class Controller:
             if isinstance(payload, dict):
                 self.fabric_telemetry = payload
                 self._update_counts()
+                await self._external_attached(payload)
             return
         parsed = t.parse_node_topic(topic)
         if parsed is None or not isinstance(payload, dict):
             return
         number, leaf = parsed
         if leaf == "status":
+            if payload.get("state") == "offline":
+                self._wills[number] += 1
             self._on_status(number, payload)
         elif leaf == "telemetry":
             self.node_telemetry[number] = payload
@@ -604,6 +739,37 @@ class Controller:
                 self._log_liveness(number, "offline")
         self.progress.nodes_alive = len(self.alive)
         self._changed.set()
+
+    async def _external_attached(self, telemetry: dict) -> None:
+        """External nodes that publish no status are ready once the fabric's ``attached``
+        count covers every scenario node (netemu's nodes attach before they report ready)."""
+        waiting = [n for n in self.external if n not in self.node_status]
+        if not waiting or self._client is None or self.clock is not None:
+            return
+        if _int(telemetry.get("attached")) < len(self.node_names):
+            return
+        for number in sorted(waiting):
+            status = {
+                "state": "ready",
+                "number": number,
+                "name": self.node_names.get(number),
+                "external": True,
+                "by": "controller",
+                "pid": None,
+                "app_port": None,
+            }
+            self.node_status[number] = status
+            await publish_json(self._client, self.topics.node_status(number), status, retain=True)
+            log.info("external node %d: the fabric has it attached; counted ready", number)
+
+    async def mark_offline(self, number: int) -> None:
+        """Publish the retained ``offline`` status of an external node whose process ended
+        (it may have no MQTT last will); the controller and the fabric then route around it."""
+        if self._client is None:
+            return
+        status = {"state": "offline", "number": number, "external": True, "by": "launcher"}
+        with contextlib.suppress(Exception):
+            await publish_json(self._client, self.topics.node_status(number), status, retain=True)
 
     def _log_liveness(self, number: int, state: str) -> None:
         if self.clock is None:
@@ -643,10 +809,16 @@ class Controller:
             reply = {"id": request_id, "ok": True, "state": "stopping"}
         elif op == "status":
             reply = {"id": request_id, "ok": True, **self.snapshot()}
+        elif op == "fault":
+            issued_by = payload.get("issued_by", "mqtt")
+            issued_by = issued_by if issued_by in ("cli", "mqtt") else "mqtt"
+            fields = {k: v for k, v in payload.items() if k != "issued_by"}
+            record = await self.inject_fault(fields, issued_by=issued_by)
+            reply = {"id": request_id, **record}
         else:
             reply = {"id": request_id, "ok": False, "error": f"unknown op {op!r}"}
-        if request_id and self._client is not None:
-            await publish_json(self._client, self.topics.control_reply(request_id), reply)
+        if request_id:
+            await self._pub(self.topics.control_reply(request_id), reply)
 
     # -- control -----------------------------------------------------------------------------
 
@@ -661,6 +833,137 @@ class Controller:
     @property
     def stop_requested(self) -> bool:
         return self._stop.is_set()
+
+    # -- faults (docs/faults.md) -----------------------------------------------------------------
+
+    async def inject_fault(self, fault, *, issued_by: str = "mqtt") -> dict:
+        """Carry out one fault (a :class:`~netemu.control.faults.Fault` or its ``control/cmd``
+        dict) now; return the record written to ``OUT/run/faults.jsonl`` (``ok``, ``error``,
+        when it took effect). Never raises for a bad fault: the record says what was wrong."""
+        from .faults import Fault, FaultError, check_fault
+
+        now = self.clock.now_ns() if self.clock is not None else None
+        record: dict[str, Any] = {"t_ns": now, "issued_by": issued_by}
+        deferred = False
+        try:
+            if not isinstance(fault, Fault):
+                if isinstance(fault, dict):
+                    record["kind"] = fault.get("fault", fault.get("kind"))
+                fault = Fault.from_dict(fault)
+            record.update(kind=fault.kind, target=fault.target, spec=fault.to_dict())
+            record["spec"].pop("at_s", None)
+            if self.clock is None or self.progress.state != "running" or self._stopping:
+                raise FaultError("the run is not running: faults are taken while it runs")
+            resolved = check_fault(fault, self.scenario)
+            info = await self._carry_out_fault(fault, resolved, record)
+            deferred = info.pop("_deferred", False)
+            record.update(ok=True, **info)
+        except FaultError as exc:
+            record.update(ok=False, error=str(exc))
+            log.warning("fault %s refused: %s", record.get("kind"), exc)
+        if not deferred:
+            self._log_fault(record)
+        return record
+
+    def _log_fault(self, record: dict) -> None:
+        self.faults.append(record)
+        if record.get("ok"):
+            log.warning("fault: %s %s (%s)", record["kind"], record["target"], record["issued_by"])
+        if self._faults_file is not None and not self._faults_file.closed:
+            self._faults_file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._faults_file.flush()
+
+    async def _carry_out_fault(self, fault, resolved: dict, record: dict) -> dict:
+        from .faults import FaultError
+
+        kind = fault.kind
+        routes = {
+            "routes_from_epoch": self._snapshot_epoch + 1,
+            "routes_from_t_ns": (self._snapshot_epoch + 1) * self.epoch_ns,
+        }
+        o = self.overrides
+        if kind in ("link-cut", "link-restore", "link-loss", "partition", "partition-heal"):
+            info: dict[str, Any] = {}
+            if kind == "link-cut":
+                o.cut_link(resolved["a"], resolved["b"])
+            elif kind == "link-restore":
+                o.restore_link(resolved["a"], resolved["b"])
+            elif kind == "link-loss":
+                o.set_loss(resolved["a"], resolved["b"], fault.loss)
+                info["loss"] = fault.loss
+            elif kind == "partition":
+                name = fault.name or f"p{len(o.partitions) + 1}"
+                o.partition(name, resolved["members"])
+                info.update(name=name, members=sorted(resolved["members"]))
+            else:
+                healed = o.heal(fault.name)
+                if not healed:
+                    raise FaultError(
+                        f"no partition named {fault.name!r}" if fault.name else "no partition"
+                    )
+                info["healed"] = healed
+            if "a" in resolved and "b" in resolved:
+                info["link"] = sorted([resolved["a"], resolved["b"]])
+            await self._pub(self.topics.faults, o.to_dict(), retain=True)
+            # the fabric applies the faults message as soon as it arrives
+            return {**info, "fabric_from_t_ns": self.clock.now_ns(), **routes}
+        hooks = self.process_faults
+        if kind in ("node-kill", "node-restart"):
+            if hooks is None:
+                raise FaultError("node processes are not started by this controller")
+            number = resolved["a"]
+            info = {"node": number}
+            if hooks.node_running(number):
+                wills = self._wills[number]
+                info["killed_pid"] = await hooks.kill_node(number)
+                self._on_status(number, {"state": "offline"})  # no need to wait for the will
+                info.update(routes)
+                if kind == "node-restart":
+                    # its last will must not arrive after the new process said ready
+                    deadline = time.monotonic() + WILL_WAIT_S
+                    while self._wills[number] == wills and time.monotonic() < deadline:
+                        await asyncio.sleep(0.05)
+            elif kind == "node-kill":
+                raise FaultError(f"node {fault.a} is not running")
+            if kind == "node-restart":
+                info["pid"] = await hooks.start_node(number)
+                info["started_t_ns"] = self.clock.now_ns()
+            return info
+        # broker-restart
+        if hooks is None or not hooks.can_restart_broker():
+            raise FaultError(
+                "the broker was not started by netemu (--broker): it cannot be restarted here"
+            )
+        task = asyncio.create_task(self._restart_broker(record), name="broker-restart")
+        self._tasks.append(task)
+        return {"state": "restarting", "_deferred": True}
+
+    async def _restart_broker(self, record: dict) -> None:
+        await asyncio.sleep(0.3)  # the reply to the command goes out first
+        before = self.broker_reconnects
+        t_down = self.clock.now_ns()
+        try:
+            info = await self.process_faults.restart_broker()
+        except Exception as exc:  # noqa: BLE001 - reported in the faults log
+            record.update(ok=False, error=f"broker restart failed: {exc}")
+            self._log_fault(record)
+            self.failure = NetemuError(f"broker restart failed: {exc}")
+            self.request_stop("failure")
+            return
+        record.update(info, stopped_t_ns=t_down, broker_up_t_ns=self.clock.now_ns())
+        deadline = time.monotonic() + self.broker_reconnect_s
+        while self.broker_reconnects == before and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.broker_reconnects > before:
+            record["controller_reconnected_t_ns"] = self.clock.now_ns()
+            record["retained_republished"] = len(self._retained)
+        self._log_fault(record)
+
+    async def _run_schedule(self) -> None:
+        for fault in self.fault_schedule:
+            if await self._sleep_until(int(round(fault.at_s * NS_PER_S))):
+                return
+            await self.inject_fault(fault, issued_by="schedule")
 
     def snapshot(self) -> dict:
         """Live progress as a dict (also the answer to ``control/cmd {"op": "status"}``)."""
@@ -731,7 +1034,7 @@ class Controller:
             **self.run_info,
             **extra,
         }
-        await publish_json(self._client, self.topics.run, payload, retain=True)
+        await self._pub(self.topics.run, payload, retain=True)
 
     async def _compute(self, epoch: int):
         loop = asyncio.get_running_loop()
@@ -739,16 +1042,22 @@ class Controller:
             await self._prepare
             self._prepare = None
         dead = frozenset(self.dead)
-        work = functools.partial(self.computer.compute, epoch, dead=dead)
+        kwargs = {"dead": dead}
+        if self.overrides:
+            from .faults import LinkOverrides
+
+            kwargs["overrides"] = LinkOverrides.from_dict(self.overrides.to_dict())  # a copy
+        self._snapshot_epoch = epoch
+        work = functools.partial(self.computer.compute, epoch, **kwargs)
         return await loop.run_in_executor(self._executor, work)
 
     async def _publish_epoch_data(self, result: EpochResult) -> None:
-        client, t = self._client, self.topics
-        await publish_json(client, t.links, result.links, retain=True)
+        t = self.topics
+        await self._pub(t.links, result.links, retain=True)
         if result.tables:
             await asyncio.gather(
                 *(
-                    publish_json(client, t.node_table(number), payload, retain=True)
+                    self._pub(t.node_table(number), payload, retain=True)
                     for number, payload in result.tables.items()
                 )
             )
@@ -774,10 +1083,10 @@ class Controller:
         await self._publish_epoch_data(result)
         self.clock = RunClock(monotonic_ns() + int(self.start_delay_s * NS_PER_S))
         await self._publish_run("running")
-        await publish_json(
-            self._client, t.controller_status, {"state": "running", "pid": os.getpid()}, retain=True
-        )
+        await self._pub(t.controller_status, {"state": "running", "pid": os.getpid()}, retain=True)
         self.progress.state = "running"
+        if self.fault_schedule:
+            self._tasks.append(asyncio.create_task(self._run_schedule(), name="fault-schedule"))
         n_epochs = self.computer.n_epochs
         pending = result
         pending_slack_ms = self.start_delay_s * 1e3
@@ -794,7 +1103,7 @@ class Controller:
                 "nodes_alive": pending.nodes_alive,
                 "compute_ms": round(pending.compute_ms, 3),
             }
-            await publish_json(self._client, t.epoch, message)
+            await self._pub(t.epoch, message)
             self._epoch_csv.write(row)
             self.epochs.append(row)
             p = self.progress
