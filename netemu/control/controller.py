@@ -216,6 +216,18 @@ class EpochComputer:
             self._plan_dead = dead
         return self._plan_alive
 
+    def _plan_with(self, dead: frozenset[int], overrides):
+        """The plan without the dead nodes and without the contacts of links cut by faults."""
+        plan = self._plan_for(dead)
+        if not overrides or not (overrides.cut or overrides.partitions):
+            return plan
+        key = (dead, repr(overrides.to_dict()))
+        cached = getattr(self, "_plan_faults", None)
+        if cached is None or cached[0] != key:
+            keep = ~overrides.link_down_mask(plan.from_node, plan.to_node)
+            cached = self._plan_faults = (key, plan.select(keep))
+        return cached[1]
+
     def compute(
         self,
         epoch: int,
@@ -263,7 +275,7 @@ class EpochComputer:
         view = NetworkView(
             t_ns=t_ns,
             nodes=tuple(self.numbers.tolist()),
-            plan=self._plan_for(dead) if type(self.scheme).uses_plan else None,
+            plan=self._plan_with(dead, overrides) if type(self.scheme).uses_plan else None,
             links=Topology.from_link_state(state, self.numbers),
             node_names=self.node_names,
             epoch_ns=self.epoch_ns,

@@ -12,6 +12,9 @@ run                               yes       run description and state (``startin
 links                             yes       the link table for the epoch starting at ``t_ns``
                                             (``LinkTable.to_dict()`` plus ``epoch``); applied by
                                             the fabric at ``t_ns``
+faults                            yes       link faults in force (``LinkOverrides.to_dict()``:
+                                            ``cut``, ``loss``, ``partitions``); the fabric
+                                            applies them at once (docs/faults.md)
 epoch                             no        ``{epoch, t_ns, links_up, route_changes,
                                             nodes_alive, compute_ms}`` when an epoch starts
 node/<number>/table               yes       ``{epoch, valid_from_ns, table}`` with
@@ -69,6 +72,10 @@ class Topics:
     @property
     def epoch(self) -> str:
         return f"{self.prefix}/epoch"
+
+    @property
+    def faults(self) -> str:
+        return f"{self.prefix}/faults"
 
     def node_table(self, number: int) -> str:
         return f"{self.prefix}/node/{number}/table"

@@ -55,6 +55,9 @@ def build_results(layout: RunLayout, scenario: Scenario, *, options: dict) -> di
     from .events import NA, read_event_files
     from .summary import (
         balance_section,
+        external_numbers,
+        external_section,
+        faults_section,
         fidelity_section,
         flow_specs,
         flows_section,
@@ -113,7 +116,7 @@ def build_results(layout: RunLayout, scenario: Scenario, *, options: dict) -> di
     )
     t = lap("deliveries_s", t)
 
-    packets = packets_section(account, table)
+    packets = packets_section(account, table, external=external_numbers(options, run_json))
     frames = frames_section(fabric_final)
     specs = flow_specs(layout, options)
     summary: dict[str, Any] = {
@@ -127,6 +130,8 @@ def build_results(layout: RunLayout, scenario: Scenario, *, options: dict) -> di
         "fidelity": fidelity_section(fabric_final),
         "routes": routes_section(layout),
         "nodes": nodes,
+        "external": external_section(options, run_json, packets, scenario),
+        "faults": faults_section(layout, table, duration_ns),
         "events": {
             "files": table.files,
             "rows": len(table),

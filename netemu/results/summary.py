@@ -10,6 +10,7 @@ import csv
 import json
 import logging
 import math
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..runtime.layout import RunLayout
 from ..scenario.model import Scenario
 from ..timebase import NS_PER_S, format_utc, parse_duration_s
 from .accounting import (
+    CONTROL_MSG_TYPES,
     OUT_DELIVERED,
     OUT_DROPPED,
     OUT_HELD,
@@ -27,11 +29,14 @@ from .accounting import (
     OUT_UNACCOUNTED,
     PacketAccount,
 )
-from .events import NA, EventTable
+from .events import EV_DELIVERED, NA, EventTable
 
 __all__ = [
     "DEATH_STATES",
     "balance_section",
+    "external_numbers",
+    "external_section",
+    "faults_section",
     "fidelity_section",
     "flow_specs",
     "flows_section",
@@ -438,7 +443,21 @@ def flows_section(
 
 
 # -- packets and balance ---------------------------------------------------------------------------
-def packets_section(account: PacketAccount, table: EventTable) -> dict[str, Any]:
+def packets_section(
+    account: PacketAccount, table: EventTable, *, external: Collection[int] = ()
+) -> dict[str, Any]:
+    """Outcomes of the originated packets. ``external``: numbers of external nodes
+    (docs/external.md), which log nothing: a packet to one of them with no other outcome is
+    counted ``to_external`` (it was not lost inside netemu; what became of it is unknown), not
+    ``unaccounted``; deliveries of packets an external node originated are counted apart."""
+    ext = np.asarray(sorted(int(n) for n in external), np.int64)
+    open_ = account.outcome == OUT_UNACCOUNTED
+    to_external = int(np.count_nonzero(open_ & np.isin(account.dst, ext))) if ext.size else 0
+    from_external = 0
+    if ext.size and len(table):
+        delivered = table.event == EV_DELIVERED
+        delivered &= ~np.isin(table.strs["msg_type"].astype(str), list(CONTROL_MSG_TYPES))
+        from_external = int(np.count_nonzero(delivered & np.isin(table.ints["src"], ext)))
     drop = account.drop_row[account.outcome == OUT_DROPPED]
     reasons = table.strs["reason"][drop].astype(str)
     reasons = np.where(reasons == "", "unknown", reasons)
@@ -457,7 +476,9 @@ def packets_section(account: PacketAccount, table: EventTable) -> dict[str, Any]
         "held_at_end": account.count(OUT_HELD),
         "in_flight_at_end": account.count(OUT_IN_FLIGHT),
         "lost_with_node": account.count(OUT_LOST),
-        "unaccounted": account.count(OUT_UNACCOUNTED),
+        "to_external": to_external,
+        "unaccounted": account.count(OUT_UNACCOUNTED) - to_external,
+        "delivered_from_external": from_external,
         "duplicate_deliveries": account.duplicate_deliveries,
         "conflicting": account.conflicting,
         "orphan_events": account.orphan_events,
@@ -476,6 +497,7 @@ def balance_section(
         + packets["held_at_end"]
         + packets["in_flight_at_end"]
         + packets["lost_with_node"]
+        + packets.get("to_external", 0)
         + packets["unaccounted"]
     )
     p_ok = packets["unaccounted"] == 0 and p_sum == packets["originated"]
@@ -492,7 +514,7 @@ def balance_section(
             problems.append(f"frames: sent {frames['sent']} != {f_sum}")
     return {
         "packets": {
-            "identity": PACKET_IDENTITY,
+            "identity": PACKET_IDENTITY + (" + to_external" if packets.get("to_external") else ""),
             "originated": packets["originated"],
             "sum": p_sum,
             "ok": bool(p_ok),
@@ -505,6 +527,40 @@ def balance_section(
         },
         "ok": bool(p_ok and frames["ok"] is True and not problems),
         "problems": problems,
+    }
+
+
+def external_numbers(options: dict, run_json: dict | None) -> list[int]:
+    """Numbers of the run's external nodes: ``options["external"]`` (``{name: {number,
+    command}}``, as the launcher writes it) or the same key of ``run.json``'s options."""
+    ext = (options or {}).get("external")
+    if not ext and isinstance(run_json, dict):
+        ext = (run_json.get("options") or {}).get("external")
+    if not isinstance(ext, dict):
+        return []
+    return sorted(int(v["number"]) for v in ext.values() if isinstance(v, dict) and "number" in v)
+
+
+def external_section(
+    options: dict, run_json: dict | None, packets: dict[str, Any], scenario: Scenario
+) -> dict[str, Any] | None:
+    """Which nodes were external programs (``--external``) and what netemu could not count
+    about them; ``None`` when there were none."""
+    ext = (options or {}).get("external") or ((run_json or {}).get("options") or {}).get("external")
+    if not isinstance(ext, dict) or not ext:
+        return None
+    return {
+        "nodes": [
+            {"name": name, "number": v.get("number"), "command": v.get("command")}
+            for name, v in ext.items()
+            if isinstance(v, dict)
+        ],
+        "accounted": False,
+        "note": "external nodes write no event log: packets they originate, deliver, drop or "
+        "hold are not in the packet balance (docs/external.md); the frame balance covers "
+        "their frames",
+        "packets_to_external": packets.get("to_external", 0),
+        "delivered_from_external": packets.get("delivered_from_external", 0),
     }
 
 
@@ -529,3 +585,131 @@ def run_section(
         "run_id": (run_json or {}).get("run_id"),
         "options": json.loads(json.dumps(options or {}, default=str)),
     }
+
+
+# -- faults (faults.jsonl; docs/faults.md) ---------------------------------------------------------
+
+
+def _route_nodes(src: int, dst: int, route: str) -> list[int]:
+    """The nodes a delivered packet went through (RECORD_ROUTE ``node@t;...``), ends included."""
+    hops = []
+    for part in route.split(";"):
+        node, _, _ = part.partition("@")
+        if node.strip().isdigit():
+            hops.append(int(node))
+    if not hops or hops[0] != src:
+        hops.insert(0, src)
+    if hops[-1] != dst:
+        hops.append(dst)
+    return hops
+
+
+def faults_section(
+    layout: RunLayout, table: EventTable, duration_ns: int | None
+) -> list[dict[str, Any]]:
+    """One entry per line of ``OUT/run/faults.jsonl`` with its effect, counted from the fault
+    until the next fault (or the end of the run): drops by reason on the links or nodes it
+    touched, DATA deliveries whose recorded route crossed them (and as many nanoseconds before
+    the fault, for comparison), and the route changes of the epoch whose routes first saw it."""
+    path = layout.faults_jsonl
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    if not records:
+        return []
+    epochs = {}
+    for row in _read_csv(layout.epochs_csv):
+        epoch = _int(row.get("epoch"))
+        if epoch is not None:
+            epochs[epoch] = _int(row.get("route_changes"))
+    t = table.column("t_ns")
+    ev = table.event
+    where = table.column("where")
+    tx, rx = table.column("tx"), table.column("rx")
+    src, dst = table.column("src"), table.column("dst")
+    reason = table.column("reason")
+    route = table.column("route")
+    data = table.column("msg_type") == "DATA"
+    dropped = np.nonzero(ev == 2)[0]  # EV_DROPPED
+    delivered = np.nonzero((ev == 1) & data)[0]  # EV_DELIVERED
+    paths = {
+        int(i): _route_nodes(int(src[i]), int(dst[i]), str(route[i] or ""))
+        for i in delivered.tolist()
+        if src[i] != NA and dst[i] != NA
+    }
+    times = sorted({r["t_ns"] for r in records if isinstance(r.get("t_ns"), int)})
+    end_ns = duration_ns if duration_ns is not None else (int(t.max()) if len(t) else 0)
+    out = []
+    for rec in records:
+        entry = {k: rec.get(k) for k in ("t_ns", "kind", "target", "issued_by", "ok")}
+        for key in (
+            "error", "link", "loss", "name", "members", "healed", "node", "killed_pid", "pid",
+            "started_t_ns", "fabric_from_t_ns", "routes_from_epoch", "routes_from_t_ns",
+            "down_ms", "broker_up_t_ns", "controller_reconnected_t_ns", "retained_republished",
+        ):  # fmt: skip
+            if key in rec:
+                entry[key] = rec[key]
+        t0 = rec.get("t_ns")
+        if not rec.get("ok") or not isinstance(t0, int):
+            out.append(entry)
+            continue
+        t1 = next((x for x in times if x > t0), end_ns)
+        t1 = max(t1, t0)
+        window = {"from_t_ns": t0, "until_t_ns": t1}
+        drops_in = dropped[(t[dropped] >= t0) & (t[dropped] < t1)]
+        before = delivered[(t[delivered] >= t0 - (t1 - t0)) & (t[delivered] < t0)]
+        after = delivered[(t[delivered] >= t0) & (t[delivered] < t1)]
+        kind = rec.get("kind")
+        crosses = None
+        sel = None
+        if kind in ("link-cut", "link-restore", "link-loss") and rec.get("link"):
+            a, b = rec["link"]
+            sel = ((tx[drops_in] == a) & (rx[drops_in] == b)) | (
+                (tx[drops_in] == b) & (rx[drops_in] == a)
+            )
+
+            def crosses(p, a=a, b=b):
+                return any({x, y} == {a, b} for x, y in zip(p, p[1:], strict=False))
+        elif kind == "partition" and rec.get("members"):
+            inside = np.array(rec["members"], dtype=np.int64)
+            sel = np.isin(tx[drops_in], inside) != np.isin(rx[drops_in], inside)
+            members = set(rec["members"])
+
+            def crosses(p, members=members):
+                return (p[0] in members) != (p[-1] in members)
+        elif kind in ("node-kill", "node-restart") and rec.get("node") is not None:
+            n = rec["node"]
+            sel = (rx[drops_in] == n) | (where[drops_in] == n)
+
+            def crosses(p, n=n):
+                return n in p
+
+        if sel is not None:
+            drops_in = drops_in[sel]
+        window["drops"] = _counts(reason[drops_in])
+        if crosses is not None:
+            window["deliveries_crossing"] = sum(1 for i in after.tolist() if crosses(paths[i]))
+            window["deliveries_crossing_before"] = sum(
+                1 for i in before.tolist() if crosses(paths[i])
+            )
+            if kind == "partition":
+                window["deliveries_inside"] = sum(
+                    1 for i in after.tolist() if paths[i][0] in members and paths[i][-1] in members
+                )
+        window["deliveries"] = int(after.size)
+        epoch = rec.get("routes_from_epoch")
+        if isinstance(epoch, int):
+            window["route_changes_at_routes_epoch"] = epochs.get(epoch)
+        entry["effect"] = window
+        out.append(entry)
+    return out
+
+
+def _counts(labels) -> dict[str, int]:
+    values, counts = np.unique(np.asarray(labels, dtype=str), return_counts=True)
+    return {str(v or "?"): int(c) for v, c in zip(values.tolist(), counts.tolist(), strict=True)}

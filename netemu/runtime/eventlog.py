@@ -84,12 +84,23 @@ class EventLog:
     ``flush_interval_s`` has passed since the last flush, and on close.
     """
 
-    def __init__(self, path: str | Path, *, flush_interval_s: float = 0.2):
+    def __init__(self, path: str | Path, *, flush_interval_s: float = 0.2, append: bool = False):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "w", newline="", buffering=1 << 16)  # noqa: SIM115
+        # append: a process started again in the same run continues its predecessor's file
+        # (a last line cut short by a kill is ended first, so readers skip only that line)
+        tail = b""
+        if append and self.path.exists():
+            with open(self.path, "rb") as f:
+                f.seek(max(0, f.seek(0, 2) - 1))
+                tail = f.read(1)
+        mode = "a" if tail else "w"
+        self._file = open(self.path, mode, newline="", buffering=1 << 16)  # noqa: SIM115
         self._writer = csv.writer(self._file)
-        self._writer.writerow(EVENT_COLUMNS)
+        if not tail:
+            self._writer.writerow(EVENT_COLUMNS)
+        elif tail != b"\n":
+            self._file.write("\n")
         self._interval = flush_interval_s
         self._last_flush = time.monotonic()
         self.rows = 0

@@ -20,8 +20,10 @@ What the process does:
   (:class:`~netemu.fabric.FidelityRecorder`). A handler that finds nothing due (woken early)
   simply re-arms; nothing is ever sent before its arrival time.
 * **MQTT** - subscribes ``run`` (the scenario clock ``t0_mono_ns`` and the run state),
-  ``links`` (link tables, applied at their ``t_ns``) and ``node/+/status``; publishes the
-  retained ``fabric/status`` and ``fabric/telemetry``.
+  ``links`` (link tables, applied at their ``t_ns``), ``faults`` (link faults, applied at once
+  and on top of every later table; docs/faults.md) and ``node/+/status``; publishes the
+  retained ``fabric/status`` and ``fabric/telemetry``. A lost broker is reconnected to every
+  second (``broker-restart``); deliveries go on meanwhile.
 * **Node down** - a frame due to a node whose status is ``offline`` (or that never attached) is
   dropped ``node-down``; the engine counted it delivered, the host moves it to the drops.
 * **Stop** - run state ``stopping``: no more deliveries or link tables; every frame still
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import heapq
 import json
 import logging
@@ -51,6 +54,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from ..control.faults import FaultError, LinkOverrides
 from ..control.mqtt import connect, decode_json, encode_json
 from ..control.topics import Topics
 from ..errors import NetemuError, ProtocolError
@@ -215,6 +221,8 @@ class FabricHost:
         self._last_table_t_ns: int | None = None
         self._link_ends: dict[int, tuple[int, int]] = {}  # link id -> (a, b) of its last row
         self._link_up: dict[int, bool] = {}
+        self._overrides = LinkOverrides()  # link faults in force (retained ``faults`` topic)
+        self._raw_table: LinkTable | None = None  # the current table without the overrides
         # host-level accounting on top of the engine's balance
         self._host_sent = 0  # frames that never reached the engine (unknown rx, late)
         self._host_dropped: Counter = Counter()
@@ -558,7 +566,36 @@ class FabricHost:
         log.debug("fabric: link table epoch %d for t_ns=%d queued", epoch, table.t_ns)
         self._rearm()
 
+    def _on_faults(self, data: Any) -> None:
+        """Link faults (docs/faults.md): applied to the current table at once, and to every
+        table after it."""
+        if not isinstance(data, dict):
+            log.warning("fabric: faults message is not a JSON object")
+            return
+        try:
+            overrides = LinkOverrides.from_dict(data)
+        except FaultError as exc:
+            log.error("fabric: faults message rejected: %s", exc)
+            return
+        if overrides.to_dict() == self._overrides.to_dict():
+            return  # the same (a republished retained message)
+        self._overrides = overrides
+        self.counters["fault_updates"] += 1
+        raw = self._raw_table
+        if raw is None or self._stopping or not self._clock_known:
+            return  # the next table carries them
+        now_ns = max(self.now_ns(), raw.t_ns)
+        shift_s = (now_ns - raw.t_ns) * 1e-9
+        table = dataclasses.replace(
+            raw, t_ns=now_ns, range_m=np.maximum(raw.range_m + raw.range_rate_mps * shift_s, 0)
+        )
+        log.info("fabric: link faults %s applied at t_ns=%d", overrides.to_dict(), now_ns)
+        self._apply_table(table, -1, now_ns)
+        self._rearm()
+
     def _apply_table(self, table: LinkTable, epoch: int, now_ns: int) -> None:
+        self._raw_table = table
+        table = self._overrides.apply_table(table, self._numbers)
         try:
             cancelled = self.fabric.update(table)
         except NetemuError as exc:
@@ -808,6 +845,7 @@ class FabricHost:
                 ) as client:
                     await client.subscribe(topics.run, qos=1)
                     await client.subscribe(topics.links, qos=1)
+                    await client.subscribe(topics.faults, qos=1)
                     await client.subscribe(topics.node_status("+"), qos=1)
                     await self._publish_status(client, "ready")
                     self._client = client
@@ -849,6 +887,8 @@ class FabricHost:
                     self._on_links(message.payload)
                 elif topic == topics.run:
                     self._on_run(decode_json(message.payload))
+                elif topic == topics.faults:
+                    self._on_faults(decode_json(message.payload))
                 else:
                     parsed = topics.parse_node_topic(topic)
                     if parsed is not None and parsed[1] == "status":

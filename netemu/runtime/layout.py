@@ -16,6 +16,7 @@
     OUT/run/final/fabric.json    fabric balance, per-link counters, fidelity
     OUT/run/epochs.csv           per epoch: links up, route changes, compute time, nodes alive
     OUT/run/liveness.csv         node status changes seen by the controller (online/offline)
+    OUT/run/faults.jsonl         faults injected (netemu fault, --faults): one JSON object a line
     OUT/run/logs/NAME.log        stderr of each child process
 """
 
@@ -69,6 +70,10 @@ class RunLayout:
     @property
     def liveness_csv(self) -> Path:
         return self.run_dir / "liveness.csv"
+
+    @property
+    def faults_jsonl(self) -> Path:
+        return self.run_dir / "faults.jsonl"
 
     @property
     def summary_json(self) -> Path:

@@ -134,7 +134,8 @@ class NodeHost:
     async def __aenter__(self) -> NodeHost:
         loop = self._loop = asyncio.get_running_loop()
         cfg = self.config
-        self._events = EventLog(self.layout.events(self.number))
+        # a node started again during a run (netemu fault node-restart) appends to its file
+        self._events = EventLog(self.layout.events(self.number), append=True)
         self._fabric, _ = await loop.create_datagram_endpoint(
             lambda: _Datagrams(self._on_fabric), remote_addr=(cfg.fabric_host, cfg.fabric_port)
         )
@@ -497,7 +498,14 @@ class NodeHost:
         if client is None:
             self.counters["mqtt_unsent"] += 1
             return
-        self._spawn(client.publish(topic, encode_json(obj), qos=qos, retain=retain))
+        self._spawn(self._publish_now(client, topic, obj, qos=qos, retain=retain))
+
+    async def _publish_now(self, client, topic: str, obj, *, qos: int, retain: bool) -> None:
+        try:
+            await client.publish(topic, encode_json(obj), qos=qos, retain=retain)
+        except Exception as exc:  # noqa: BLE001 - broker lost: the MQTT loop reconnects
+            self.counters["mqtt_unsent"] += 1
+            log.debug("node %d: publish on %s failed: %r", self.number, topic, exc)
 
     async def _mqtt_loop(self) -> None:
         import aiomqtt
