@@ -1,0 +1,238 @@
+"""Interoperability (issue 6): a second SGP implementation written only from the SPEC
+(sgp_min_node.py, no netemu import) joins a real run as ground station ``gs-west`` with
+``netemu run --external`` and exchanges ECHO and DATA with netemu's nodes over the fabric.
+
+Real broker (embedded amqtt), fabric, seven netemu node processes, real UDP, real tshark; the
+scenario (ring-two-stations.yaml) has gs-west and gs-east four hops apart. The run is stopped
+over MQTT once the exchanges are checked: about 25 s real time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from netemu.control.mqtt import BlockingClient
+from netemu.control.topics import Topics
+from netemu.runtime.launcher import child_alive
+from netemu.runtime.wire import decode_app, encode_app
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+HERE = Path(__file__).parent
+SCENARIO = HERE / "ring-two-stations.yaml"
+MIN_NODE = HERE / "sgp_min_node.py"
+WEST, EAST, SAT_EAST = 1001, 1002, 4  # gs-west (external), gs-east, the satellite above gs-east
+ECHO_REQUEST, ECHO_REPLY, DATA = 5, 6, 1
+
+
+def _events(path: Path) -> list[dict]:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    return [json.loads(line) for line in lines if line.endswith("}")]
+
+
+def _wait(what: str, predicate, timeout_s: float, proc: subprocess.Popen | None = None):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the run ended (status {proc.returncode}) while waiting: {what}")
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def _run_json(out: Path) -> dict | None:
+    try:
+        return json.loads((out / "run" / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class _Control:
+    """The minimal node's control port (JSON over UDP)."""
+
+    def __init__(self, port: int):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.settimeout(3.0)
+        self.port = port
+
+    def __call__(self, **cmd) -> dict:
+        self.sock.sendto(json.dumps(cmd).encode(), ("127.0.0.1", self.port))
+        return json.loads(self.sock.recv(65535))
+
+
+@pytest.fixture
+def external_run(tmp_path):
+    """A running emulation with gs-west external; yields (proc, out, log of the external node,
+    control). The launcher is ended by PID (its children follow) if the test fails."""
+    out, ext_log, ctl_file = tmp_path / "out", tmp_path / "west.jsonl", tmp_path / "west.port"
+    command = shlex.join(
+        [sys.executable, str(MIN_NODE), "--log", str(ext_log), "--control-file", str(ctl_file)]
+    )
+    launcher_log = open(tmp_path / "launcher.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "netemu", "run", str(SCENARIO), "--no-progress", "--out", str(out),
+         "--duration", "60s", "--traffic", "none", "--routing", "snapshot", "--capture",
+         "--external", f"gs-west={command}"],
+        stdout=launcher_log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
+    )  # fmt: skip
+    launcher_log.close()
+    try:
+        run = _wait(
+            "run.json state running",
+            lambda: (r := _run_json(out)) and r.get("state") == "running" and r,
+            60,
+            proc,
+        )
+        _wait("the external node's control port", ctl_file.exists, 10, proc)
+        _wait(
+            "a link up at the external node",
+            lambda: any(e["event"] == "link" and e["up"] for e in _events(ext_log)),
+            15,
+            proc,
+        )
+        yield proc, out, ext_log, _Control(int(ctl_file.read_text())), run
+    finally:
+        if proc.poll() is None and sys.exc_info()[0] is not None:
+            os.kill(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def test_second_implementation_exchanges_echo_and_data(external_run, tmp_path):
+    proc, out, ext_log, control, run = external_run
+    assert run["nodes"]["gs-west"]["external"] is True
+    assert run["options"]["external"]["gs-west"]["number"] == WEST
+
+    # gs-east's application port: DATA for gs-east comes here (an empty datagram registers)
+    app = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    app.settimeout(5.0)
+    east_app = ("127.0.0.1", _wait("gs-east app port", lambda: _app_port(out, "gs-east"), 10))
+    app.sendto(b"", east_app)
+
+    # 1. netemu ping: netemu's gs-east sends ECHO_REQUESTs to the external node, which answers
+    ping = subprocess.run(
+        [sys.executable, "-m", "netemu", "ping", "gs-east", "gs-west", "--count", "3",
+         "--interval", "0.3s", "--json", "--out", str(out)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+    assert json.loads(ping.stdout)["received"] == 3, ping.stdout
+    rx = [e for e in _events(ext_log) if e["event"] == "rx" and e["type"] == ECHO_REQUEST]
+    tx = [e for e in _events(ext_log) if e["event"] == "tx" and e["type"] == ECHO_REPLY]
+    assert len(rx) == 3 and all(e["src"] == EAST and e["dst"] == WEST for e in rx)
+    assert len(tx) == 3 and all(e["dst"] == EAST for e in tx)
+
+    # 2. the external node pings netemu's nodes (a ground station and a satellite)
+    for seq, dst in ((42, EAST), (43, SAT_EAST)):
+        answer = control(op="echo", dst=dst, seq=seq, ident=7, data="interop")
+        assert answer["ok"], answer
+        reply = _wait(
+            f"ECHO_REPLY from {dst}",
+            lambda dst=dst, seq=seq: [
+                e
+                for e in _events(ext_log)
+                if e["event"] == "echo_reply" and e["src"] == dst and e["seq"] == seq
+            ],
+            5,
+        )[0]
+        assert (reply["ident"], bytes.fromhex(reply["data"])) == (7, b"interop")
+
+    # 3. DATA from the external node to gs-east's application
+    text = "hello from a second SGP implementation"
+    assert control(op="data", dst=EAST, text=text)["ok"]
+    peer, payload_type, _, payload = decode_app(app.recv(65535))
+    assert (peer, payload_type, payload) == (WEST, 1, text.encode())
+
+    # 4. DATA from gs-east's application to the external node
+    app.sendto(encode_app(WEST, b"hello external node", payload_type=1), east_app)
+    got = _wait(
+        "DATA at the external node",
+        lambda: [e for e in _events(ext_log) if e["event"] == "data" and e["src"] == EAST],
+        5,
+    )
+    assert bytes.fromhex(got[0]["payload"]) == b"hello external node"
+    assert got[0]["payload_type"] == 1
+    assert not [e for e in _events(ext_log) if e["event"] == "malformed"]
+
+    # stop the run from outside (control/cmd); the external node is ended by PID (SIGTERM)
+    mqtt = BlockingClient(run["broker_url"], client_id=f"test-{run['run_id']}")
+    try:
+        topics = Topics(run["run_id"])
+        mqtt.subscribe(topics.node_status(WEST))
+        status = mqtt.wait_latest(topics.node_status(WEST), timeout_s=5)
+        assert status["state"] == "ready" and status["external"] is True, status
+        mqtt.publish(topics.control_cmd, {"id": "stop-1", "op": "stop"})
+    finally:
+        mqtt.close()
+    proc.wait(timeout=60)
+    assert proc.returncode == 0, (tmp_path / "launcher.log").read_text()[-3000:]
+    final = json.loads((out / "run" / "run.json").read_text())
+    assert final["state"] == "finished"
+    assert not child_alive(final["nodes"]["gs-west"]["pid"])
+    assert _events(ext_log)[-1]["event"] == "exit"  # it got SIGTERM and exited cleanly
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["balance"]["frames"]["ok"] is True, summary["balance"]
+    assert summary["balance"]["ok"], summary["balance"]
+    ext = summary["external"]
+    assert ext["accounted"] is False and [n["name"] for n in ext["nodes"]] == ["gs-west"]
+    packets = summary["packets"]
+    # to it: 3 ECHO_REQUESTs (ping), 2 ECHO_REPLYs, 1 DATA; from it: 3 ECHO_REPLYs, 2
+    # ECHO_REQUESTs and 1 DATA delivered to netemu's nodes
+    assert packets["to_external"] == 6 and packets["unaccounted"] == 0, packets
+    assert packets["delivered_from_external"] == 6, packets
+    assert WEST in summary["nodes"]["missing_events"]
+
+    if shutil.which("tshark"):
+        _check_capture(out / "captures" / "all.pcapng")
+
+
+def _app_port(out: Path, name: str) -> int | None:
+    run = _run_json(out) or {}
+    return (run.get("nodes", {}).get(name) or {}).get("app_port")
+
+
+def _check_capture(capture: Path) -> None:
+    """Every captured frame decodes as SGP with the project's dissector, including the ones the
+    second implementation sent (its HELLO, ECHO_REPLYs, ECHO_REQUESTs and DATA)."""
+    from netemu.protocol.wireshark import dissector_path
+
+    cmd = ["tshark", "-r", str(capture), "-X", f"lua_script:{dissector_path()}", "-T", "fields"]
+
+    def frames(display_filter: str) -> list[str]:
+        return subprocess.run(
+            [*cmd, "-Y", display_filter, "-e", "frame.number"],
+            capture_output=True, text=True, check=True, timeout=120,
+        ).stdout.split()  # fmt: skip
+
+    total = frames("frame")
+    assert total and frames("sgp && !_ws.malformed") == total
+    from_west = frames(f"sgp.src == {WEST} && !_ws.malformed")
+    types = subprocess.run(
+        [*cmd, "-Y", f"sgp.src == {WEST}", "-e", "sgp.type"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout.split()  # fmt: skip
+    assert len(from_west) == len(types)
+    # each ECHO_REPLY / DATA crosses 4 links: 3 replies + 1 DATA + 2 requests, >= 1 hop each
+    assert types.count(str(ECHO_REPLY)) >= 3 and types.count(str(DATA)) >= 1, types
+    assert types.count("4") >= 1  # the HELLO it sent when its link came up
