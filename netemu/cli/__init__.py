@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "node_cmd",
     "fabric_cmd",
     "ping_cmd",
+    "clean_cmd",
     "compose_cmd",
     "controller_cmd",
     "image_cmd",

@@ -208,6 +208,7 @@ class RunState:
             reg = Path(registry) if registry is not None else registry_dir()
             reg = reg / f"{run_id}.json"
         data["state_file"] = str(Path(run_dir).resolve() / STATE_FILE)
+        data["registry_file"] = str(reg.resolve()) if reg is not None else None
         state = cls(Path(run_dir) / STATE_FILE, data, registry=reg)
         state._save()
         return state
@@ -230,7 +231,8 @@ class RunState:
             own = data.get("state_file")
             path = Path(own) if own else path
         else:
-            reg = registry_dir() / f"{data.get('run_id')}.json"
+            reg = data.get("registry_file")
+            reg = Path(reg) if reg else registry_dir() / f"{data.get('run_id')}.json"
             registry = reg if reg.exists() else None
         return cls(path, data, registry=registry)
 
@@ -301,12 +303,13 @@ class RunState:
                 items[:] = kept
                 self._save_locked()
 
-    def finish(self) -> None:
-        """The run ended. With nothing left recorded, the registry entry is removed and the
-        run's own file says ``ended``; otherwise both stay for ``netemu clean``."""
+    def finish(self, how: str = "ended") -> None:
+        """The run ended (``how``: ``ended``, or ``cleaned`` by ``netemu clean``). With nothing
+        left recorded, the registry entry is removed and the run's own file says so; otherwise
+        both stay for ``netemu clean`` (state ``ended-with-leftovers``)."""
         with self._lock:
             left = len(self.data["resources"])
-            self.data["state"] = "ended" if not left else "ended-with-leftovers"
+            self.data["state"] = how if not left else "ended-with-leftovers"
             self.data["ended_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             self._save_locked(registry=bool(left))
             if not left and self.registry_path is not None:
