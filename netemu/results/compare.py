@@ -174,7 +174,7 @@ def _plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
         )
     ax_bar.set_ylim(0, 1.1)
     ax_bar.set_ylabel("delivery ratio")
-    ax_bar.tick_params(axis="x", labelrotation=20)
+    plt.setp(ax_bar.get_xticklabels(), rotation=20, ha="right")
     fig.suptitle("routing schemes on the same scenario, traffic and seed")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
