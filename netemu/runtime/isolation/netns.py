@@ -159,9 +159,18 @@ class NetnsIsolation(Isolation):
             self.state.record(kind, name, **info)
 
     def _add_netns(self, name: str) -> None:
-        self._record("netns", name)
+        self._record("netns", name)  # before: a crash right after the add leaves it recorded
+        try:
+            _ip(["netns", "add", name])
+        except NetemuError:
+            # Not created (e.g. the name exists): not ours, so never deleted.
+            if self.state is not None:
+                self.state.forget("netns", name)
+            raise
+        except BaseException:
+            self._created.append(name)  # interrupted: it may exist now
+            raise
         self._created.append(name)
-        _ip(["netns", "add", name])
 
     def setup(self) -> None:
         mask = f"/{PREFIX_LEN}"
