@@ -63,7 +63,7 @@ class MatrixTable:
     published table.
     """
 
-    __slots__ = ("node", "row", "_m", "_gen", "_cols")
+    __slots__ = ("node", "row", "_m", "_gen", "_cols", "_entries")
 
     def __init__(self, node: int, row: int, matrices: EpochMatrices):
         self.node = int(node)
@@ -71,6 +71,7 @@ class MatrixTable:
         self._m = matrices
         self._gen = -1
         self._cols = None
+        self._entries: dict = {}  # destination -> FibEntry | None, this epoch
 
     def _load(self):
         m, i = self._m, self.row
@@ -84,10 +85,24 @@ class MatrixTable:
             hops,
         )
         self._gen = m.generation
+        self._entries = {}
         return self._cols
 
     def lookup(self, destination: int, now_ns: int | None = None) -> FibEntry | None:
         """Same answer as ``ForwardingTable.from_dict(payload["table"]).lookup``."""
+        if self._gen == self._m.generation:
+            entry = self._entries.get(destination, False)
+            if entry is not False:
+                if entry is None or now_ns is None or now_ns < entry.valid_until_ns:
+                    return entry
+                return None
+        entry = self._entry(destination)  # (re)loads the row first when the epoch changed
+        self._entries[destination] = entry
+        if entry is not None and now_ns is not None and now_ns >= entry.valid_until_ns:
+            return None
+        return entry
+
+    def _entry(self, destination: int) -> FibEntry | None:
         cols = self._cols if self._gen == self._m.generation else self._load()
         j = self._m.index.get(destination)
         if j is None:
@@ -96,8 +111,6 @@ class MatrixTable:
         if next_hop < 0:
             return None
         until = cols[3][j]
-        if now_ns is not None and now_ns >= until:
-            return None
         hops = cols[5]
         return FibEntry(
             destination=destination,
