@@ -20,7 +20,11 @@ from netemu.cli import main
 from netemu.runtime.isolation.netns import list_netns
 from netemu.runtime.state import RunState, process_alive
 
-from .test_isolation_netns import RING, needs_netns
+RING = Path(__file__).parent / "data" / "netns-ring.yaml"
+needs_netns = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("ip") is None,
+    reason="network namespaces need root and the ip command (iproute2)",
+)
 
 
 @pytest.fixture
@@ -91,8 +95,7 @@ def _wait_running(run_json: Path, proc: subprocess.Popen, timeout_s: float) -> d
 @pytest.mark.integration
 def test_clean_after_sigkill_removes_only_what_the_run_recorded(tmp_path, registry, sleeper):
     """About 10 s: start a netns run, SIGKILL its launcher, `netemu clean` (no arguments)."""
-    scenario = tmp_path / "ring.yaml"
-    scenario.write_text(RING)
+    scenario = RING
     out = tmp_path / "out"
     broker = (
         "mosquitto"

@@ -20,24 +20,7 @@ from netemu.runtime.isolation import NodeSlot, isolation_class, make_isolation
 from netemu.runtime.isolation.netns import NetnsIsolation, list_netns, node_address
 from netemu.runtime.launcher import run_emulation
 
-#: Six satellites in one ring (1200 km) and two stations on the equator, each under one
-#: satellite at the epoch: the stations are connected (four hops) from t = 0. 8 node processes.
-RING = """
-name: netns-ring
-epoch: "2026-01-01T00:00:00Z"
-constellations:
-  - name: ring
-    walker: {type: delta, planes: 1, sats_per_plane: 6, phasing: 0, altitude_km: 1200,
-             inclination_deg: 60, raan_offset_deg: 0}
-    isl_terminals: 2
-    ground_terminals: 1
-ground_stations:
-  - {name: west, lat_deg: 1.0, lon_deg: -100.0, alt_m: 0, terminals: 1}
-  - {name: east, lat_deg: 1.0, lon_deg: 80.0, alt_m: 0, terminals: 1}
-links:
-  isl: {pattern: plus-grid, max_range_km: 9000, acquisition_s: 0, rate_bps: 1.0e9}
-  ground: {min_elevation_deg: 10, acquisition_s: 0, rate_bps: 1.0e9}
-"""
+RING = Path(__file__).parent / "data" / "netns-ring.yaml"
 
 SUBNET = ipaddress.ip_network("10.77.0.0/16")
 
@@ -48,10 +31,8 @@ needs_netns = pytest.mark.skipif(
 
 
 @pytest.fixture
-def ring(tmp_path) -> Path:
-    path = tmp_path / "ring.yaml"
-    path.write_text(RING)
-    return path
+def ring() -> Path:
+    return RING
 
 
 def _slots(n: int) -> list[NodeSlot]:
