@@ -76,46 +76,67 @@ class _Control:
         return json.loads(self.sock.recv(65535))
 
 
-@pytest.fixture
-def external_run(tmp_path):
-    """A running emulation with gs-west external; yields (proc, out, log of the external node,
-    control). The launcher is ended by PID (its children follow) if the test fails."""
-    out, ext_log, ctl_file = tmp_path / "out", tmp_path / "west.jsonl", tmp_path / "west.port"
-    command = shlex.join(
-        [sys.executable, str(MIN_NODE), "--log", str(ext_log), "--control-file", str(ctl_file)]
-    )
+def _launch(tmp_path: Path, external: str, *extra: str) -> tuple[subprocess.Popen, Path]:
+    out = tmp_path / "out"
     launcher_log = open(tmp_path / "launcher.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "netemu", "run", str(SCENARIO), "--no-progress", "--out", str(out),
-         "--duration", "60s", "--traffic", "none", "--routing", "snapshot", "--capture",
-         "--external", f"gs-west={command}"],
+         "--traffic", "none", "--routing", "snapshot", "--external", external, *extra],
         stdout=launcher_log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
     )  # fmt: skip
     launcher_log.close()
+    return proc, out
+
+
+def _end(proc: subprocess.Popen) -> None:
+    """The launcher we started, by PID: Ctrl-C (a clean stop), SIGKILL if it hangs; its children
+    end with it (they are ended by PID by it, or die with it through PDEATHSIG)."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGINT)
     try:
-        run = _wait(
-            "run.json state running",
-            lambda: (r := _run_json(out)) and r.get("state") == "running" and r,
-            60,
-            proc,
-        )
-        _wait("the external node's control port", ctl_file.exists, 10, proc)
-        _wait(
-            "a link up at the external node",
-            lambda: any(e["event"] == "link" and e["up"] for e in _events(ext_log)),
-            15,
-            proc,
-        )
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _min_node_command(tmp_path: Path) -> tuple[str, Path, Path]:
+    ext_log, ctl_file = tmp_path / "west.jsonl", tmp_path / "west.port"
+    command = shlex.join(
+        [sys.executable, str(MIN_NODE), "--log", str(ext_log), "--control-file", str(ctl_file)]
+    )
+    return f"gs-west={command}", ext_log, ctl_file
+
+
+def _wait_running(proc, out: Path, ext_log: Path, ctl_file: Path) -> dict:
+    run = _wait(
+        "run.json state running",
+        lambda: (r := _run_json(out)) and r.get("state") == "running" and r,
+        60,
+        proc,
+    )
+    _wait("the external node's control port", ctl_file.exists, 10, proc)
+    _wait(
+        "a link up at the external node",
+        lambda: any(e["event"] == "link" and e["up"] for e in _events(ext_log)),
+        15,
+        proc,
+    )
+    return run
+
+
+@pytest.fixture
+def external_run(tmp_path):
+    """A running emulation with gs-west external; yields (proc, out, log of the external node,
+    control, run.json). The launcher is ended by PID at the end whatever happened."""
+    external, ext_log, ctl_file = _min_node_command(tmp_path)
+    proc, out = _launch(tmp_path, external, "--duration", "60s", "--capture")
+    try:
+        run = _wait_running(proc, out, ext_log, ctl_file)
         yield proc, out, ext_log, _Control(int(ctl_file.read_text())), run
     finally:
-        if proc.poll() is None and sys.exc_info()[0] is not None:
-            os.kill(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        finally:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+        _end(proc)
 
 
 def test_second_implementation_exchanges_echo_and_data(external_run, tmp_path):
@@ -236,3 +257,60 @@ def _check_capture(capture: Path) -> None:
     # each ECHO_REPLY / DATA crosses 4 links: 3 replies + 1 DATA + 2 requests, >= 1 hop each
     assert types.count(str(ECHO_REPLY)) >= 3 and types.count(str(DATA)) >= 1, types
     assert types.count("4") >= 1  # the HELLO it sent when its link came up
+
+
+def test_external_node_that_dies_is_routed_around(tmp_path):
+    """The external process is killed mid-run: the launcher publishes it offline, the controller
+    logs it in liveness.csv, the run goes on and the summary lists it as died."""
+    external, ext_log, ctl_file = _min_node_command(tmp_path)
+    proc, out = _launch(tmp_path, external, "--duration", "60s")
+    try:
+        run = _wait_running(proc, out, ext_log, ctl_file)
+        os.kill(run["nodes"]["gs-west"]["pid"], signal.SIGKILL)  # a child of our launcher
+        _wait(
+            "gs-west offline in liveness.csv",
+            lambda: "offline" in _read(out / "run" / "liveness.csv"),
+            10,
+            proc,
+        )
+        mqtt = BlockingClient(run["broker_url"], client_id=f"test-{run['run_id']}")
+        try:
+            topics = Topics(run["run_id"])
+            mqtt.subscribe(topics.node_status(WEST))
+            status = mqtt.wait_latest(topics.node_status(WEST), timeout_s=5)
+            assert status == {
+                "state": "offline",
+                "number": WEST,
+                "external": True,
+                "by": "launcher",
+            }
+            mqtt.publish(topics.control_cmd, {"id": "stop-1", "op": "stop"})
+        finally:
+            mqtt.close()
+        proc.wait(timeout=60)
+        assert proc.returncode == 0, _read(tmp_path / "launcher.log")[-3000:]
+    finally:
+        _end(proc)
+    summary = json.loads((out / "summary.json").read_text())
+    assert [d["number"] for d in summary["nodes"]["died"]] == [WEST]
+    assert summary["balance"]["frames"]["ok"] is True
+
+
+def test_external_command_that_cannot_start_fails_the_run_clearly(tmp_path):
+    proc, out = _launch(tmp_path, "gs-west=./no-such-program --id {number}", "--duration", "10s")
+    try:
+        proc.wait(timeout=60)
+    finally:
+        _end(proc)
+    log = _read(tmp_path / "launcher.log")
+    assert proc.returncode == 2, log
+    assert "gs-west exited with status 127 before it was ready" in log
+    assert "no-such-program" in _read(out / "run" / "logs" / "gs-west.log")
+    assert json.loads((out / "run" / "run.json").read_text())["state"] == "failed"
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
