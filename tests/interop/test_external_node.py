@@ -3,7 +3,7 @@
 ``netemu run --external`` and exchanges ECHO and DATA with netemu's nodes over the fabric.
 
 Real broker (embedded amqtt), fabric, seven netemu node processes, real UDP, real tshark; the
-scenario (ring-two-stations.yaml) has gs-west and gs-east four hops apart. The run is stopped
+scenario (ring-two-stations.yaml) has gs-west and gs-east five links apart. The run is stopped
 over MQTT once the exchanges are checked: about 25 s real time.
 """
 
@@ -163,6 +163,19 @@ def test_second_implementation_exchanges_echo_and_data(external_run, tmp_path):
     assert len(rx) == 3 and all(e["src"] == EAST and e["dst"] == WEST for e in rx)
     assert len(tx) == 3 and all(e["dst"] == EAST for e in tx)
 
+    # netemu trace: the external node copies the request's RECORD_ROUTE into its reply and
+    # appends its own entry (SPEC 5.1); netemu's node reads the whole round trip
+    trace = subprocess.run(
+        [sys.executable, "-m", "netemu", "trace", "gs-east", "gs-west", "--json",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert trace.returncode == 0, trace.stdout + trace.stderr
+    probe = json.loads(trace.stdout)["probes"][0]
+    hops = [h["node"] for h in probe["hops"]]
+    assert probe["missed"] == 0 and len(hops) == 10, hops  # both ends, 4 satellites out, 4 back
+    assert hops[0] == EAST and hops[5] == WEST and hops[1] == hops[9] == SAT_EAST, hops
+
     # 2. the external node pings netemu's nodes (a ground station and a satellite)
     for seq, dst in ((42, EAST), (43, SAT_EAST)):
         answer = control(op="echo", dst=dst, seq=seq, ident=7, data="interop")
@@ -218,10 +231,10 @@ def test_second_implementation_exchanges_echo_and_data(external_run, tmp_path):
     ext = summary["external"]
     assert ext["accounted"] is False and [n["name"] for n in ext["nodes"]] == ["gs-west"]
     packets = summary["packets"]
-    # to it: 3 ECHO_REQUESTs (ping), 2 ECHO_REPLYs, 1 DATA; from it: 3 ECHO_REPLYs, 2
-    # ECHO_REQUESTs and 1 DATA delivered to netemu's nodes
-    assert packets["to_external"] == 6 and packets["unaccounted"] == 0, packets
-    assert packets["delivered_from_external"] == 6, packets
+    # to it: 4 ECHO_REQUESTs (ping, trace), 2 ECHO_REPLYs, 1 DATA; from it: 4 ECHO_REPLYs,
+    # 2 ECHO_REQUESTs and 1 DATA delivered to netemu's nodes
+    assert packets["to_external"] == 7 and packets["unaccounted"] == 0, packets
+    assert packets["delivered_from_external"] == 7, packets
     assert WEST in summary["nodes"]["missing_events"]
 
     if shutil.which("tshark"):
@@ -254,8 +267,8 @@ def _check_capture(capture: Path) -> None:
         capture_output=True, text=True, check=True, timeout=120,
     ).stdout.split()  # fmt: skip
     assert len(from_west) == len(types)
-    # each ECHO_REPLY / DATA crosses 4 links: 3 replies + 1 DATA + 2 requests, >= 1 hop each
-    assert types.count(str(ECHO_REPLY)) >= 3 and types.count(str(DATA)) >= 1, types
+    # gs-west to gs-east is 5 links: 4 ECHO_REPLYs and 1 DATA cross all five
+    assert types.count(str(ECHO_REPLY)) == 20 and types.count(str(DATA)) == 5, types
     assert types.count("4") >= 1  # the HELLO it sent when its link came up
 
 
