@@ -275,6 +275,15 @@ class RunState:
             self._save_locked()
         return res
 
+    def record_many(self, items: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Record several ``(kind, name, info)`` resources with one write."""
+        with self._lock:
+            keys = {(kind, name) for kind, name, _ in items}
+            res = self.data["resources"]
+            res[:] = [r for r in res if (r["kind"], r["name"]) not in keys]
+            res.extend(Resource(kind, name, dict(info)).to_dict() for kind, name, info in items)
+            self._save_locked()
+
     def record_process(self, name: str, pid: int, **info: Any) -> Resource:
         """Record a started process with its start time (never signalled once its PID is
         reused). ``name`` is unique within the run (``fabric``, ``broker``, a node name)."""

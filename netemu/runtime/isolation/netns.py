@@ -19,6 +19,7 @@ here for ``netemu clean``) only touch names that start with ``ne-``.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ctypes
 import ctypes.util
@@ -154,56 +155,48 @@ class NetnsIsolation(Isolation):
 
     # -- lifetime
 
-    def _record(self, kind: str, name: str, **info) -> None:
-        if self.state is not None:
-            self.state.record(kind, name, **info)
-
-    def _add_netns(self, name: str) -> None:
-        self._record("netns", name)  # before: a crash right after the add leaves it recorded
-        try:
-            _ip(["netns", "add", name])
-        except NetemuError:
-            # Not created (e.g. the name exists): not ours, so never deleted.
-            if self.state is not None:
-                self.state.forget("netns", name)
-            raise
-        except BaseException:
-            self._created.append(name)  # interrupted: it may exist now
-            raise
-        self._created.append(name)
-
     def setup(self) -> None:
         mask = f"/{PREFIX_LEN}"
-        self._add_netns(self.hub)
-        _ip(
-            ["-n", self.hub],
-            batch=[
-                "link set lo up",
-                "link add br0 type bridge",
-                f"addr add {HUB_ADDRESS}{mask} dev br0",
-                "link set br0 up",
-            ],
-        )
-        for node in self.nodes:
-            ns = self.netns_of(node)
-            port = self.hub_port(node)
-            self._add_netns(ns)
-            self._record("veth", port, netns=self.hub, peer_netns=ns)
-            _ip(["-n", self.hub, "link", "add", port, "type", "veth", "peer", "eth0", "netns", ns])
-            _ip(
-                ["-n", ns],
-                batch=[
-                    "link set lo up",
-                    f"addr add {node_address(node.index)}{mask} dev eth0",
-                    "link set eth0 up",
-                ],
-            )
-        if self.nodes:
-            lines = []
+        names = [self.hub] + [self.netns_of(n) for n in self.nodes]
+        if self.state is not None:  # everything recorded before anything is created
+            items = [("netns", self.hub, {})]
             for node in self.nodes:
-                port = self.hub_port(node)
-                lines += [f"link set {port} master br0", f"link set {port} up"]
-            _ip(["-n", self.hub], batch=lines)
+                ns = self.netns_of(node)
+                items.append(("netns", ns, {}))
+                items.append(("veth", self.hub_port(node), {"netns": self.hub, "peer_netns": ns}))
+            self.state.record_many(items)
+        before = set(list_netns())
+        try:
+            _ip([], batch=[f"netns add {name}" for name in names])
+        finally:
+            # Ours are those that exist now and did not before (a batch stops at an error).
+            present = set(list_netns()) - before
+            self._created = [name for name in names if name in present]
+            if self.state is not None:
+                for name in names:
+                    if name not in present:
+                        self.state.forget("netns", name)
+        hub = [
+            "link set lo up",
+            "link add br0 type bridge",
+            f"addr add {HUB_ADDRESS}{mask} dev br0",
+        ]
+        for node in self.nodes:
+            port = self.hub_port(node)
+            hub += [
+                f"link add {port} type veth peer name eth0 netns {self.netns_of(node)}",
+                f"link set {port} master br0",
+                f"link set {port} up",
+            ]
+        hub.append("link set br0 up")
+        _ip(["-n", self.hub], batch=hub)
+
+        def configure(node: NodeSlot) -> None:
+            lines = ["link set lo up", f"addr add {node_address(node.index)}{mask} dev eth0"]
+            _ip(["-n", self.netns_of(node)], batch=[*lines, "link set eth0 up"])
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(configure, self.nodes))
         log.info("netns: hub %s and %d node namespaces", self.hub, len(self.nodes))
 
     def teardown(self) -> None:
