@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,59 @@ def test_setup_failure_removes_what_was_created(tmp_path, monkeypatch):
         assert state.resources == []
     finally:
         subprocess.run(["ip", "netns", "del", taken], capture_output=True)
+
+
+@needs_netns
+@pytest.mark.integration
+@pytest.mark.parametrize("how", ["node-killed-then-sigint", "fabric-killed"])
+def test_netns_removed_after_interrupt_and_fabric_death(how, tmp_path):
+    """About 7 s each: the namespaces go whichever way the run ends."""
+    import signal
+    import sys
+
+    from netemu.runtime.launcher import child_alive
+
+    registry = tmp_path / "registry"
+    out = tmp_path / "out"
+    log = open(tmp_path / "launcher.log", "wb")  # noqa: SIM115
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "netemu", "run", str(RING), "--duration", "120s",
+         "--isolation", "netns", "--traffic", "none", "--out", str(out), "--no-progress"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "NETEMU_RUNS_DIR": str(registry)},
+    )  # fmt: skip
+    run_id = None
+    try:
+        deadline = time.monotonic() + 60
+        run: dict = {}
+        while run.get("state") != "running":
+            assert time.monotonic() < deadline and launcher.poll() is None, "never running"
+            time.sleep(0.1)
+            try:
+                run = json.loads((out / "run" / "run.json").read_text())
+            except (OSError, ValueError):
+                pass
+        run_id = run["run_id"]
+        assert len([n for n in list_netns() if n.startswith(f"ne-{run_id}-")]) == 9
+        pids = [n["pid"] for n in run["nodes"].values()] + list(run["pids"].values())[1:]
+        if how == "fabric-killed":
+            os.kill(run["pids"]["fabric"], signal.SIGKILL)
+            expected_rc, expected_state = 2, "failed"
+        else:
+            os.kill(run["nodes"]["ring-p01-s03"]["pid"], signal.SIGKILL)
+            time.sleep(1.0)
+            launcher.send_signal(signal.SIGINT)
+            expected_rc, expected_state = 130, "interrupted"
+        rc = launcher.wait(timeout=60)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+        log.close()
+    text = (tmp_path / "launcher.log").read_text()
+    assert rc == expected_rc, text
+    assert json.loads((out / "run" / "run.json").read_text())["state"] == expected_state
+    assert not [n for n in list_netns() if n.startswith(f"ne-{run_id}-")], text
+    assert not [p for p in pids if child_alive(p)]
+    assert json.loads((out / "run" / "state.json").read_text())["resources"] == []
+    assert not list(registry.glob("*.json"))
