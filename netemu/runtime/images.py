@@ -70,6 +70,9 @@ SMOKE_IMPORTS = (
     "netemu.control.broker",
     "netemu.control.controller",
     "netemu.results",
+    "amqtt.broker",
+    "amqtt.plugins.authentication",
+    "aiomqtt",
     "uvloop",
     "numpy",
 )
@@ -209,28 +212,36 @@ def _canon(name: str) -> str:
 
 
 def dependency_closure(root: str = "netemu") -> list[md.Distribution]:
-    """The installed distributions ``root`` needs (its own included), extras left out."""
+    """The installed distributions ``root`` needs (its own included), following the extras
+    its requirements ask for (``pwdlib[argon2]``) but not ``root``'s own optional extras."""
     from packaging.requirements import Requirement
 
     seen: dict[str, md.Distribution] = {}
-    todo = [root]
+    done: set[tuple[str, str]] = set()
+    todo: list[tuple[str, str]] = [(root, "")]
     while todo:
-        name = todo.pop()
+        name, extra = todo.pop()
         key = _canon(name)
-        if key in seen:
+        if (key, extra) in done:
             continue
-        try:
-            dist = md.distribution(name)
-        except md.PackageNotFoundError:
-            raise NetemuError(
-                f"{name} (needed by {root}) is not installed in this Python environment"
-            ) from None
-        seen[key] = dist
+        done.add((key, extra))
+        dist = seen.get(key)
+        if dist is None:
+            try:
+                dist = md.distribution(name)
+            except md.PackageNotFoundError:
+                raise NetemuError(
+                    f"{name} (needed by {root}) is not installed in this Python environment"
+                ) from None
+            seen[key] = dist
         for text in dist.requires or []:
             req = Requirement(text)
-            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            if req.marker is not None and not req.marker.evaluate({"extra": extra}):
                 continue
-            todo.append(req.name)
+            if req.marker is None and extra:
+                continue  # listed under the base requirements, already followed
+            todo.append((req.name, ""))
+            todo.extend((req.name, e) for e in req.extras)
     return [seen[k] for k in sorted(seen)]
 
 
