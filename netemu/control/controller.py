@@ -239,7 +239,8 @@ class EpochComputer:
         """Link table and changed forwarding tables for ``epoch`` without the ``dead`` nodes.
 
         ``overrides`` (:class:`~netemu.control.faults.LinkOverrides`, link faults): the links
-        it cuts are down for routing and in the link table; its loss overrides go in the table.
+        it cuts are down for routing (and counted down in ``links_up``); the link table is
+        published without them, since the fabric applies the faults in force itself.
 
         With ``payloads=False`` the table payloads are not built (``tables`` is empty;
         ``published`` still names the changed nodes): the simulator reads the epoch's
@@ -263,13 +264,14 @@ class EpochComputer:
             dead_idx = np.array([self._index[d] for d in dead], dtype=np.int64)
             gone = np.isin(state.a, dead_idx) | np.isin(state.b, dead_idx)
             state.up = state.up & ~gone
+        # Link faults are left out of the fabric's table: the fabric applies the ones in force
+        # when the table takes effect (a restore must not be undone by a table computed before
+        # it). Routing sees them.
+        table = LinkTable.from_link_state(state)
         if overrides:
             state.up = state.up & ~overrides.link_down_mask(
                 self.numbers[state.a], self.numbers[state.b]
             )
-        table = LinkTable.from_link_state(state)
-        if overrides:
-            table = overrides.apply_table(table, self.numbers)
         links = table.to_dict()
         links["epoch"] = epoch
         view = NetworkView(
@@ -889,10 +891,13 @@ class Controller:
         from .faults import FaultError
 
         kind = fault.kind
-        routes = {
-            "routes_from_epoch": self._snapshot_epoch + 1,
-            "routes_from_t_ns": (self._snapshot_epoch + 1) * self.epoch_ns,
-        }
+
+        def routes() -> dict:  # call right after the change: the next computation sees it
+            return {
+                "routes_from_epoch": self._snapshot_epoch + 1,
+                "routes_from_t_ns": (self._snapshot_epoch + 1) * self.epoch_ns,
+            }
+
         o = self.overrides
         if kind in ("link-cut", "link-restore", "link-loss", "partition", "partition-heal"):
             info: dict[str, Any] = {}
@@ -914,11 +919,12 @@ class Controller:
                         f"no partition named {fault.name!r}" if fault.name else "no partition"
                     )
                 info["healed"] = healed
+            info.update(routes())
             if "a" in resolved and "b" in resolved:
                 info["link"] = sorted([resolved["a"], resolved["b"]])
             await self._pub(self.topics.faults, o.to_dict(), retain=True)
             # the fabric applies the faults message as soon as it arrives
-            return {**info, "fabric_from_t_ns": self.clock.now_ns(), **routes}
+            return {**info, "fabric_from_t_ns": self.clock.now_ns()}
         hooks = self.process_faults
         if kind in ("node-kill", "node-restart"):
             if hooks is None:
@@ -929,7 +935,7 @@ class Controller:
                 wills = self._wills[number]
                 info["killed_pid"] = await hooks.kill_node(number)
                 self._on_status(number, {"state": "offline"})  # no need to wait for the will
-                info.update(routes)
+                info.update(routes())
                 if kind == "node-restart":
                     # its last will must not arrive after the new process said ready
                     deadline = time.monotonic() + WILL_WAIT_S

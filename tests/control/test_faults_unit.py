@@ -158,8 +158,10 @@ def test_epoch_computer_routes_around_cut_links(ring, scheme):
     numbers = np.array([n.number for n in ring.nodes])
     a, b = numbers[links.a], numbers[links.b]
     row = lambda x, y: np.nonzero(((a == x) & (b == y)) | ((a == y) & (b == x)))[0][0]  # noqa: E731
-    assert not links.up[row(1, 2)]
-    assert links.loss[row(2, 3)] == pytest.approx(0.4)
+    # the fabric applies the faults itself: the published table is the geometry's
+    assert links.up[row(1, 2)] and links.loss[row(2, 3)] == 0
+    applied = o.apply_table(links, numbers)
+    assert not applied.up[row(1, 2)] and applied.loss[row(2, 3)] == pytest.approx(0.4)
     next_hop = {e["destination"]: e["next_hop"] for e in cut.tables[1]["table"]["entries"]}
     assert next_hop[2] != 2  # 1 no longer sends to 2 directly
     back = computer.compute(2, overrides=LinkOverrides())
@@ -208,3 +210,32 @@ def test_cli_arguments():
         fault_from_args(ns(nodes=["a"]))
     with pytest.raises(NetemuError, match="takes no node"):
         fault_from_args(ns(kind="broker-restart", nodes=["a"]))
+
+
+def test_controller_refuses_what_it_cannot_do(ring):
+    """Without a launcher behind it (external broker, external nodes) process faults are
+    refused with a reason; link faults change the overrides the next epoch is computed with."""
+    import asyncio
+
+    from netemu.control.controller import Controller
+    from netemu.runtime.clock import RunClock, monotonic_ns
+
+    async def go():
+        ctl = Controller(ring, run_id="t", broker_url="mqtt://127.0.0.1:1", epoch_ns=10**9,
+                         duration_ns=10 * 10**9)  # fmt: skip
+        refused = await ctl.inject_fault({"fault": "link-cut", "a": 1, "b": 2})
+        assert not refused["ok"] and "not running" in refused["error"]
+        ctl.clock = RunClock(monotonic_ns())
+        ctl.progress.state = "running"
+        broker = await ctl.inject_fault({"fault": "broker-restart"}, issued_by="cli")
+        assert not broker["ok"] and "--broker" in broker["error"]
+        node = await ctl.inject_fault(Fault("node-kill", "ring-p01-s03"))
+        assert not node["ok"] and "not started by this controller" in node["error"]
+        cut = await ctl.inject_fault({"fault": "link-cut", "a": "ring-p01-s01", "b": 2})
+        assert cut["ok"] and cut["link"] == [1, 2] and cut["routes_from_epoch"] == 1
+        heal = await ctl.inject_fault({"fault": "partition-heal"})
+        assert not heal["ok"] and "no partition" in heal["error"]
+        assert ctl.overrides.cut == {(1, 2)}
+        assert [f["ok"] for f in ctl.faults] == [False, False, False, True, False]
+
+    asyncio.run(go())
