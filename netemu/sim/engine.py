@@ -28,15 +28,18 @@ import time
 from collections import Counter
 from types import SimpleNamespace
 
-from ..control.controller import EPOCH_CSV_COLUMNS, EpochComputer, _CsvFile
-from ..control.mqtt import encode_json
+import numpy as np
+
+from ..control.controller import EPOCH_CSV_COLUMNS, _CsvFile
+from ..errors import NetemuError
 from ..fabric import Fabric, FabricConfig, FabricDrop, FidelityRecorder, FrameStatus, LinkTable
 from ..runtime.fabric_host import sgp_peek
 from ..runtime.layout import RunLayout
 from ..timebase import NS_PER_S, format_utc
 from .events import EventFiles
 from .node import SimNode
-from .tables import EpochMatrices, MatrixTable, table_payload_bytes
+from .routes import LocalRoutes, RouteWorker
+from .tables import EpochMatrices, MatrixTable
 
 __all__ = ["Simulation"]
 
@@ -71,22 +74,35 @@ class Simulation:
         queue_limit_frames: int = 64,
         epoch_dtn_ns: int = 0,
         on_progress=None,
+        route_worker: bool = False,
     ):
         self.scenario = scenario
         self.layout = layout
         self.duration_ns = int(duration_ns)
         self.epoch_ns = int(epoch_ns)
-        self.computer = EpochComputer(
-            scenario, scheme=routing, epoch_ns=self.epoch_ns, duration_ns=self.duration_ns
-        )
+        self.n_epochs = -(-self.duration_ns // self.epoch_ns)
         nodes = scenario.nodes
+        if route_worker:
+            if not scenario.path:
+                raise NetemuError("the route worker needs a scenario loaded from a file")
+            self.routes = RouteWorker(
+                scenario.path,
+                len(nodes),
+                routing=routing,
+                epoch_ns=self.epoch_ns,
+                duration_ns=self.duration_ns,
+            )
+        else:
+            self.routes = LocalRoutes(
+                scenario, routing=routing, epoch_ns=self.epoch_ns, duration_ns=self.duration_ns
+            )
         self.numbers = [n.number for n in nodes]
         self.names = [n.name for n in nodes]
         self.index_of = {n: i for i, n in enumerate(self.numbers)}
         self.events = EventFiles(layout, [*self.numbers, "fabric"])
         self.fabric = Fabric(FabricConfig(seed=seed, queue_limit_frames=queue_limit_frames))
         self.fidelity = FidelityRecorder()
-        self.matrices = EpochMatrices(self.computer.numbers)
+        self.matrices = EpochMatrices(np.array(self.numbers, dtype=np.int64))
         self.nodes: list[SimNode] = []
         self.tables: list[MatrixTable] = []
         for i, node in enumerate(nodes):
@@ -133,6 +149,8 @@ class Simulation:
                         "link_table_bytes": 0}  # fmt: skip
         self.stats: dict = {}
         self._compute_s: list[float] = []
+        self._wait_s = 0.0
+        self._plan_ms = 0.0
         self._loop_events = Counter()
 
     # ------------------------------------------------------------------ scheduling
@@ -216,32 +234,31 @@ class Simulation:
     # ------------------------------------------------------------------ epochs
     def _epoch(self, k: int, now: int) -> None:
         t = time.perf_counter()
-        result = self.computer.compute(k, payloads=False)
-        compute_s = time.perf_counter() - t
-        self._compute_s.append(compute_s)
-        last = self.computer.last_epoch
-        links_bytes = encode_json(result.links)
+        data = self.routes.get(k)
+        self._wait_s += time.perf_counter() - t
+        self._compute_s.append(data.compute_s)
+        self._plan_ms = data.plan_ms
         self.control["link_tables"] += 1
-        self.control["link_table_bytes"] += len(links_bytes)
-        self.control["table_updates"] += len(result.published)
-        self.control["table_bytes"] += table_payload_bytes(self.computer, last)
-        table = LinkTable.from_dict(json.loads(links_bytes))
+        self.control["link_table_bytes"] += len(data.links_json)
+        self.control["table_updates"] += len(data.published)
+        self.control["table_bytes"] += data.table_bytes
+        table = LinkTable.from_dict(json.loads(data.links_json))
         for out in self.fabric.update(table):
             self._in_flight.pop(out.frame_id, None)
             self._log_drop(out)
-        self.matrices.update(last)
-        for number in result.published:
+        self.matrices.update(data.last_epoch)
+        for number in data.published:
             i = self.index_of[number]
             node = self.nodes[i]
             node.install(self.tables[i], k, now)
             if node.core.held:
                 self._schedule_tick(node)
         self._apply_links(table, now)
-        self.route_changes += result.route_changes
-        row = result.row() | {"slack_ms": None}
+        self.route_changes += data.route_changes
+        row = data.row | {"slack_ms": None}
         self.epochs.append(row)
         self._epoch_csv.write(row)
-        if k + 1 < self.computer.n_epochs:
+        if k + 1 < self.n_epochs:
             self._push((k + 1) * self.epoch_ns, _EPOCH, _EPOCH, k + 1)
 
     def _apply_links(self, table: LinkTable, now: int) -> None:
@@ -270,8 +287,14 @@ class Simulation:
     def run(self) -> dict:
         """Simulate ``[0, duration)``; write the event logs, final files and epochs.csv."""
         wall0 = time.perf_counter()
-        self.computer.prepare()
-        prepare_s = time.perf_counter() - wall0
+        try:
+            self.routes.start()
+            prepare_s = time.perf_counter() - wall0
+            return self._run(wall0, prepare_s)
+        finally:
+            self.routes.close()
+
+    def _run(self, wall0: float, prepare_s: float) -> dict:
         self._epoch_csv = _CsvFile(self.layout.epochs_csv, EPOCH_CSV_COLUMNS)
         end = self.duration_ns
         self._push(0, _EPOCH, _EPOCH, 0)
@@ -284,6 +307,7 @@ class Simulation:
         counts = self._loop_events
         deliveries = handled = 0
         loop0 = time.perf_counter()
+        cpu0 = time.process_time()
         next_look = _PROGRESS_EVERY
         iterations = 0
         while True:
@@ -326,6 +350,7 @@ class Simulation:
                 if self.on_progress is not None:
                     self.on_progress(t, time.perf_counter() - loop0)
         loop_s = time.perf_counter() - loop0
+        loop_cpu_s = time.process_time() - cpu0
         self.now_ns = end
         counts["deliveries"] = deliveries
         counts["timers_and_epochs"] = handled
@@ -340,6 +365,11 @@ class Simulation:
             "loop_s": round(loop_s, 3),
             "prepare_s": round(prepare_s, 3),
             "speedup": round(duration_s / wall_s, 3) if wall_s > 0 else None,
+            "loop_speedup": round(duration_s / loop_s, 3) if loop_s > 0 else None,
+            # CPU time of this process in the loop (the route worker runs beside it): what
+            # the loop costs on an otherwise idle machine, whatever else was running
+            "loop_cpu_s": round(loop_cpu_s, 3),
+            "loop_cpu_speedup": round(duration_s / loop_cpu_s, 3) if loop_cpu_s > 0 else None,
             "events": events,
             "frame_deliveries": deliveries,
             "timer_and_epoch_events": handled,
@@ -352,7 +382,9 @@ class Simulation:
                 "max": round(max(self._compute_s), 4) if self._compute_s else None,
                 "per_epoch": [round(s, 4) for s in self._compute_s],
             },
-            "plan_ms": round(self.computer.plan_ms, 3),
+            "plan_ms": round(self._plan_ms, 3),
+            "route_worker": isinstance(self.routes, RouteWorker),
+            "waited_for_routes_s": round(self._wait_s, 3),
         }
         return {
             "epochs": len(self.epochs),

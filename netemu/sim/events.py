@@ -35,7 +35,9 @@ class EventFiles:
             self.rows_by[who] = 0
 
     def write(self, who, **row) -> None:
-        self._rows[who].append(["" if (v := row.get(c)) is None else str(v) for c in EVENT_COLUMNS])
+        # csv.writer turns None into an empty cell and an int into str(int), as EventLog does
+        get = row.get
+        self._rows[who].append([get(c) for c in EVENT_COLUMNS])
         self.rows_by[who] += 1
         self.rows += 1
         self._buffered += 1

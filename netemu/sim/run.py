@@ -25,7 +25,11 @@ from ..runtime.config import NodeHostConfig, save_config
 from ..runtime.layout import RunLayout
 from ..timebase import NS_PER_S, format_utc
 
-__all__ = ["simulate"]
+__all__ = ["ROUTE_WORKER_MIN_NODES", "simulate"]
+
+#: Scenarios with this many nodes compute their routes in a second process by default (below,
+#: an epoch's routes take a few milliseconds and a process would cost more than it saves).
+ROUTE_WORKER_MIN_NODES = 500
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,7 @@ def simulate(
     capture: bool = False,
     seed: int = 0,
     progress: bool = True,
+    route_worker: bool | None = None,
 ) -> dict:
     """Simulate ``scenario_path`` for ``duration_s`` of scenario time; return the summary
     (exactly what is written to ``OUT/summary.json``).
@@ -49,6 +54,10 @@ def simulate(
     defaults to ``out/sim-<scenario name>``. The same scenario, options and seed give a
     byte-identical ``summary.json`` and captures. Wall-clock measurements (speed-up over real
     time, events/s, route compute times, peak RSS) are in ``OUT/run/sim.json``.
+
+    ``route_worker``: compute each epoch's routes one epoch ahead in a second process (the
+    default for scenarios of :data:`ROUTE_WORKER_MIN_NODES` nodes or more on a machine with
+    more than one CPU); it never changes a result.
 
     >>> summary = simulate("topologies/demo-small.yaml", duration_s=10)   # doctest: +SKIP
     >>> summary["balance"]["ok"], summary["packets"]["delivered"] > 0     # doctest: +SKIP
@@ -65,6 +74,8 @@ def simulate(
         raise NetemuError("duration and epoch must be > 0")
     if epoch_s > duration_s:
         raise NetemuError(f"the epoch ({epoch_s:g} s) is longer than the run ({duration_s:g} s)")
+    if route_worker is None:
+        route_worker = len(scenario.nodes) >= ROUTE_WORKER_MIN_NODES and (os.cpu_count() or 1) > 1
     duration_ns = int(round(duration_s * NS_PER_S))
     epoch_ns = int(round(epoch_s * NS_PER_S))
     out_dir = Path(out) if out is not None else Path("out") / f"sim-{scenario.name}"
@@ -102,6 +113,7 @@ def simulate(
             seed=seed,
             epoch_dtn_ns=epoch_dtn,
             on_progress=bar.update,
+            route_worker=route_worker,
         )
         stats = sim.run()
     stats["run_id"] = run_id
@@ -124,6 +136,10 @@ def simulate(
         "results_timing": summary.pop("timing", None),
         "route_compute_s_summary": summary.get("routes", {}).pop("compute_s", None),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # the largest child that ended (the route worker, when there was one)
+        "children_peak_rss_mib": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+        ),
         "python": sys.version.split()[0],
     }
     summary.setdefault("routes", {})["control"] = dict(sim.control)

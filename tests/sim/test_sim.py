@@ -170,3 +170,19 @@ def test_cli_prints_where_the_outputs_are(tmp_path):
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert bad.returncode == 2 and "error" in bad.stderr
+
+
+def test_route_worker_process_gives_the_same_results(runs, tmp_path):
+    """Routes computed one epoch ahead in a second process: the same summary and captures."""
+    base, _ = runs
+    traffic = base / "traffic.yaml"  # the same options as the reference run, to the letter
+    out = tmp_path / "a"
+    summary = simulate(DEMO, duration_s=8, routing="snapshot", traffic=str(traffic), out=out,
+                       capture=True, seed=0, progress=False, route_worker=True)  # fmt: skip
+    assert (out / "summary.json").read_bytes() != b""
+    ref = json.loads((base / "a" / "summary.json").read_text())
+    assert summary == ref
+    cap = "captures/all.pcapng"
+    assert (out / cap).read_bytes() == (base / "a" / cap).read_bytes()
+    wall = json.loads((out / "run" / "sim.json").read_text())
+    assert wall["route_worker"] is True and wall["children_peak_rss_mib"] > 0
