@@ -408,7 +408,9 @@ def remover_for(kind: str) -> Remover | None:
     return _REMOVERS.get(kind)
 
 
+@contextlib.contextmanager
 def _pidfd(pid: int) -> Iterator[int | None]:
+    """A pidfd of ``pid`` (``None`` where pidfds are not available or the process is gone)."""
     fd = None
     with contextlib.suppress(OSError, AttributeError):
         fd = os.pidfd_open(pid)
@@ -417,9 +419,6 @@ def _pidfd(pid: int) -> Iterator[int | None]:
     finally:
         if fd is not None:
             os.close(fd)
-
-
-_pidfd = contextlib.contextmanager(_pidfd)
 
 
 def _wait_gone(pid: int, start_time: int, fd: int | None, timeout_s: float) -> bool:
