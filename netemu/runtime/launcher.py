@@ -282,7 +282,7 @@ class _Launch:
         if old.resources:
             log.warning("removing what the killed run %s in %s left behind", old.run_id, self.out)
             old.remove_all(report=lambda r, what: log.warning("  %s %s: %s", r.kind, r.name, what))
-            old.finish()
+            old.finish("cleaned")
 
     def _isolate(self, scope: contextlib.ExitStack) -> None:
         """Start recording the run's resources, create its isolation (namespaces...) and run
@@ -493,6 +493,9 @@ class _Launch:
         }
         if self.run_stats:
             data["result"] = self.run_stats
+        clock = getattr(getattr(self, "_ctl", None), "clock", None)
+        if clock is not None:  # the run clock, for programs without MQTT (docs/external.md)
+            data["t0_mono_ns"] = clock.t0_mono_ns
         path = self.layout.run_json
         if not path.parent.is_dir():
             return
@@ -573,7 +576,7 @@ class _Launch:
                 self._write_run_json()
                 display.running(ctl, self.scenario)
                 try:
-                    self.run_stats = await ctl.run()
+                    self.run_stats = await ctl.run(on_epoch=self._on_epoch)
                 except NetemuError as exc:
                     self.fatal = self.fatal or exc
         if self.fatal is not None and "broker" in str(self.fatal).lower():
@@ -583,6 +586,10 @@ class _Launch:
             await asyncio.wait_for(ctl.stop_run(), timeout=5)
         await self._await_exits()
         log.info("stop sequence: %.1f s", time.monotonic() - t)
+
+    def _on_epoch(self, row: dict) -> None:
+        if row.get("epoch") == 0:
+            self._write_run_json()  # now with t0_mono_ns
 
     async def _await_exits(self) -> None:
         # External programs need not know the run stopped: ended by PID now (docs/external.md).
@@ -756,10 +763,16 @@ class _ProcessFaults:
         return self.launch.broker is not None and not self.launch.external_broker
 
     async def restart_broker(self) -> dict:
-        """Stop the embedded broker (SIGTERM to its PID) and start it on the same port."""
+        """Kill the embedded broker (SIGKILL to its PID: a broker stopped with SIGTERM may
+        publish its clients' last wills, and every node would look offline) and start it on
+        the same port."""
         launch = self.launch
         old_pid = launch.broker_pid
-        await asyncio.to_thread(launch.broker.stop)
+        proc = launch.broker.proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            await asyncio.to_thread(proc.wait, 5)
+        await asyncio.to_thread(launch.broker.stop)  # reaps it, removes mosquitto's config
         t_stopped = time.monotonic()
         await asyncio.to_thread(launch.broker.start)
         launch.broker_pid = launch.broker.proc.pid
