@@ -13,9 +13,10 @@ and DATA on command: JSON datagrams to its control port (127.0.0.1, the port is 
     {"op": "echo", "dst": 1002, "seq": 1}          -> {"ok": true, "packet_id": 1}
     {"op": "data", "dst": 1002, "text": "hello"}    -> {"ok": true, "packet_id": 2}
 
-Everything it sends and receives is logged as JSON lines to ``--log``. It has no MQTT and so no
-run clock: ``creation_time_ns`` is 0 ("no synchronised clock", SPEC 4) until it has seen a packet,
-then a lower bound of DTN time learned from the packets it received.
+Everything it sends and receives is logged as JSON lines to ``--log``. It has no MQTT; its clock
+(DTN time, SPEC 2) comes from the run's ``t0_mono_ns`` in ``--run-json`` (docs/external.md,
+"Time") once the run has started. Before that ``creation_time_ns`` is 0 ("no synchronised clock",
+SPEC 4), or a lower bound of DTN time learned from the packets it received.
 """
 
 from __future__ import annotations
@@ -135,8 +136,9 @@ def _utf8(data: bytes) -> bool:
 
 
 class Node:
-    def __init__(self, number, fabric, log):
+    def __init__(self, number, fabric, log, run_json=None, epoch_dtn_ns=0):
         self.number, self.fabric, self.log_file = number, fabric, log
+        self.run_json, self.epoch_dtn_ns, self.synced = run_json, epoch_dtn_ns, False
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.ctl = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -182,7 +184,7 @@ class Node:
         except Malformed as exc:
             self.log("malformed", field=str(exc), prev_hop=prev_hop, octets=len(packet))
             return
-        if p["created_ns"]:  # learn a lower bound of DTN time (its transit took >= 0 s)
+        if p["created_ns"] and not self.synced:  # a lower bound of DTN time (transit >= 0 s)
             offset = p["created_ns"] - time.monotonic_ns()
             self.clock_offset_ns = max(offset, self.clock_offset_ns or offset)
         brief = {k: p[k] for k in ("type", "src", "dst", "packet_id", "flags", "hop_limit")}
@@ -260,6 +262,17 @@ class Node:
         elif kind == FRAME:
             self.on_frame(node, datagram[NF.size :])
 
+    def sync_clock(self):
+        """DTN time = scenario epoch + (CLOCK_MONOTONIC - t0_mono_ns), once run.json has t0."""
+        try:
+            with open(self.run_json) as f:
+                t0 = json.load(f).get("t0_mono_ns")
+        except (OSError, ValueError):
+            return
+        if isinstance(t0, int):
+            self.clock_offset_ns, self.synced = self.epoch_dtn_ns - t0, True
+            self.log("clock", source="run.json", t0_mono_ns=t0)
+
     def on_command(self, datagram, addr):
         try:
             cmd = json.loads(datagram)
@@ -286,6 +299,8 @@ class Node:
             if not self.attached and time.monotonic() >= next_attach:  # runtime.md: every 0.2 s
                 self.sock.sendto(NF.pack(b"NF", 1, ATTACH, self.number), self.fabric)
                 next_attach = time.monotonic() + 0.2
+            if not self.synced and self.run_json and self.epoch_dtn_ns:
+                self.sync_clock()
             for key, _ in sel.select(timeout=0.2):
                 data, addr = key.fileobj.recvfrom(65535)
                 if key.data == "fabric":
@@ -300,6 +315,8 @@ def main() -> int:
     ap.add_argument("--number", type=int, default=int(env("NETEMU_NODE_NUMBER", "0")))
     ap.add_argument("--fabric-host", default=env("NETEMU_FABRIC_HOST", "127.0.0.1"))
     ap.add_argument("--fabric-port", type=int, default=int(env("NETEMU_FABRIC_PORT", "0")))
+    ap.add_argument("--epoch-dtn-ns", type=int, default=int(env("NETEMU_EPOCH_DTN_NS", "0")))
+    ap.add_argument("--run-json", default=os.path.join(env("NETEMU_OUT", "."), "run", "run.json"))
     ap.add_argument("--log", required=True, help="JSON lines of what is sent and received")
     ap.add_argument("--control-file", required=True, help="the control port is written here")
     args = ap.parse_args()
@@ -307,7 +324,8 @@ def main() -> int:
         ap.error("need --number and --fabric-port (or NETEMU_NODE_NUMBER, NETEMU_FABRIC_PORT)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # netemu ends us by PID (SIGTERM)
     with open(args.log, "a") as log:
-        node = Node(args.number, (args.fabric_host, args.fabric_port), log)
+        fabric = (args.fabric_host, args.fabric_port)
+        node = Node(args.number, fabric, log, args.run_json, args.epoch_dtn_ns)
         tmp = args.control_file + ".tmp"
         with open(tmp, "w") as f:
             f.write(str(node.ctl.getsockname()[1]))

@@ -143,6 +143,9 @@ def test_second_implementation_exchanges_echo_and_data(external_run, tmp_path):
     proc, out, ext_log, control, run = external_run
     assert run["nodes"]["gs-west"]["external"] is True
     assert run["options"]["external"]["gs-west"]["number"] == WEST
+    # its clock: t0_mono_ns from run.json (written when epoch 0 starts)
+    clock = _wait("the run clock", lambda: _first(ext_log, "clock"), 10)
+    assert clock["t0_mono_ns"] == _run_json(out)["t0_mono_ns"]
 
     # gs-east's application port: DATA for gs-east comes here (an empty datagram registers)
     app = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -175,6 +178,8 @@ def test_second_implementation_exchanges_echo_and_data(external_run, tmp_path):
     hops = [h["node"] for h in probe["hops"]]
     assert probe["missed"] == 0 and len(hops) == 10, hops  # both ends, 4 satellites out, 4 back
     assert hops[0] == EAST and hops[5] == WEST and hops[1] == hops[9] == SAT_EAST, hops
+    times = [h["t_ms"] for h in probe["hops"]]
+    assert times == sorted(times), probe  # its entry is stamped with the run's clock too
 
     # 2. the external node pings netemu's nodes (a ground station and a satellite)
     for seq, dst in ((42, EAST), (43, SAT_EAST)):
@@ -320,6 +325,10 @@ def test_external_command_that_cannot_start_fails_the_run_clearly(tmp_path):
     assert "gs-west exited with status 127 before it was ready" in log
     assert "no-such-program" in _read(out / "run" / "logs" / "gs-west.log")
     assert json.loads((out / "run" / "run.json").read_text())["state"] == "failed"
+
+
+def _first(log: Path, event: str) -> dict | None:
+    return next((e for e in _events(log) if e["event"] == event), None)
 
 
 def _read(path: Path) -> str:
