@@ -21,6 +21,7 @@ clock is read only for the progress display and :attr:`Simulation.stats`.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import json
 import logging
@@ -302,53 +303,19 @@ class Simulation:
             for gen in node.generators:
                 if gen.next_ns is not None:
                     self._push(gen.next_ns, _TIMER, _GEN, node, gen)
-        heap, fabric = self._heap, self.fabric
-        pop = heapq.heappop
         counts = self._loop_events
-        deliveries = handled = 0
         loop0 = time.perf_counter()
         cpu0 = time.process_time()
-        next_look = _PROGRESS_EVERY
-        iterations = 0
-        while True:
-            t_f = fabric.next_deadline()
-            if heap:
-                top = heap[0]
-                use_fabric = t_f is not None and (t_f < top[0] or (t_f == top[0] and top[1] > 1))
-            elif t_f is not None:
-                use_fabric = True
-            else:
-                break
-            t = t_f if use_fabric else heap[0][0]
-            if t >= end:
-                break
-            self.now_ns = t
-            if use_fabric:
-                deliveries += self._deliver(t)
-            else:
-                _, cls, _, kind, args = pop(heap)
-                handled += 1
-                if cls == _EPOCH:
-                    self._epoch(args[0], t)
-                elif kind == _GEN:
-                    node, gen = args
-                    node.send_due(gen, t)
-                    if gen.next_ns is not None:
-                        self._push(gen.next_ns, _TIMER, _GEN, node, gen)
-                    if node.core.held:
-                        self._schedule_tick(node)
-                else:  # _TICK
-                    node = args[0]
-                    if node.tick_at is not None and node.tick_at <= t:
-                        node.tick_at = None
-                    node.tick(t)
-                    if node.core.held:
-                        self._schedule_tick(node)
-            iterations += 1
-            if iterations >= next_look:
-                next_look += _PROGRESS_EVERY
-                if self.on_progress is not None:
-                    self.on_progress(t, time.perf_counter() - loop0)
+        # The loop allocates packets, frames and event rows by the million and frees them by
+        # reference counting; the cyclic collector would walk every live object (nodes, heaps,
+        # buffered rows) again and again for nothing. Off during the loop, back on after.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            deliveries, handled = self._loop(end, loop0)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         loop_s = time.perf_counter() - loop0
         loop_cpu_s = time.process_time() - cpu0
         self.now_ns = end
@@ -393,6 +360,53 @@ class Simulation:
             "route_changes": self.route_changes,
             "dead_nodes": [],
         }
+
+    def _loop(self, end: int, loop0: float) -> tuple[int, int]:
+        heap, fabric = self._heap, self.fabric
+        pop = heapq.heappop
+        deliveries = handled = 0
+        next_look = _PROGRESS_EVERY
+        iterations = 0
+        while True:
+            t_f = fabric.next_deadline()
+            if heap:
+                top = heap[0]
+                use_fabric = t_f is not None and (t_f < top[0] or (t_f == top[0] and top[1] > 1))
+            elif t_f is not None:
+                use_fabric = True
+            else:
+                break
+            t = t_f if use_fabric else heap[0][0]
+            if t >= end:
+                break
+            self.now_ns = t
+            if use_fabric:
+                deliveries += self._deliver(t)
+            else:
+                _, cls, _, kind, args = pop(heap)
+                handled += 1
+                if cls == _EPOCH:
+                    self._epoch(args[0], t)
+                elif kind == _GEN:
+                    node, gen = args
+                    node.send_due(gen, t)
+                    if gen.next_ns is not None:
+                        self._push(gen.next_ns, _TIMER, _GEN, node, gen)
+                    if node.core.held:
+                        self._schedule_tick(node)
+                else:  # _TICK
+                    node = args[0]
+                    if node.tick_at is not None and node.tick_at <= t:
+                        node.tick_at = None
+                    node.tick(t)
+                    if node.core.held:
+                        self._schedule_tick(node)
+            iterations += 1
+            if iterations >= next_look:
+                next_look += _PROGRESS_EVERY
+                if self.on_progress is not None:
+                    self.on_progress(t, time.perf_counter() - loop0)
+        return deliveries, handled
 
     def _finish(self, end: int) -> None:
         """The stop sequence: traffic stops, nothing more is delivered; what is held or in
