@@ -83,8 +83,8 @@ def register(sub) -> None:
         default="process",
         choices=("process", "netns", "docker"),
         help="process: plain processes on loopback (the default); netns: one network namespace "
-        "per node (root); docker: one container per node (docs/isolation.md). `netemu clean` "
-        "removes what a killed run left",
+        "per node (root); docker: one container per node, image NETEMU_DOCKER_IMAGE, a private "
+        "dockerd when none runs (docs/docker.md). `netemu clean` removes what a killed run left",
     )
     p.add_argument(
         "--faults",
@@ -99,7 +99,8 @@ def register(sub) -> None:
         metavar="NODE=COMMAND",
         help="run COMMAND instead of netemu's node for NODE (name or number): a second SGP "
         "implementation attached to the fabric; {number}, {fabric_port}, ... are replaced "
-        "(docs/external.md). Repeatable",
+        "(docs/external.md). With --isolation docker: NODE=IMAGE [ARGS], a container of "
+        "your image (docs/docker.md). Repeatable",
     )
     p.set_defaults(func=cmd_run)
 

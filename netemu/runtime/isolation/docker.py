@@ -49,7 +49,13 @@ from ...errors import NetemuError
 from ..state import Resource, register_remover
 from .base import Isolation, NodeSlot
 
-__all__ = ["DockerIsolation", "docker_env_for", "private_data_root"]
+__all__ = [
+    "DockerIsolation",
+    "docker_env_for",
+    "private_data_root",
+    "private_engine",
+    "start_private_engine",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +68,47 @@ def private_data_root() -> Path:
     """Where a private engine started by ``--isolation docker`` keeps its images."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "netemu" / "dockerd"
+
+
+def start_private_engine(*, state=None):
+    """Start a private dockerd on :func:`private_data_root` (images kept between runs); when
+    another run holds that data root, on a throw-away one. Returns ``(engine, lock_fd)``:
+    stop the engine, then close ``lock_fd`` (``None`` for a throw-away root) to release it."""
+    from ..dockerd import PrivateDockerEngine
+
+    root = private_data_root()
+    root.mkdir(parents=True, exist_ok=True)
+    fd: int | None = os.open(root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        data_root = root / "data"
+    except BlockingIOError:
+        os.close(fd)
+        fd = None
+        log.warning("docker: %s is in use by another run; using a throw-away engine", root)
+        data_root = None
+    engine = PrivateDockerEngine(data_root=data_root, state=state)
+    try:
+        engine.start()
+    except BaseException:
+        if fd is not None:
+            os.close(fd)
+        raise
+    return engine, fd
+
+
+@contextlib.contextmanager
+def private_engine(*, state=None):
+    """:func:`start_private_engine` as a context manager (stopped and unlocked on exit)."""
+    engine, fd = start_private_engine(state=state)
+    try:
+        yield engine
+    finally:
+        try:
+            engine.stop()
+        finally:
+            if fd is not None:
+                os.close(fd)
 
 
 def docker_env_for(docker_host: str | None) -> dict[str, str]:
@@ -113,6 +160,7 @@ class DockerIsolation(Isolation):
         self.subnet: str | None = None
         self._containers: list[str] = []
         self._network_made = False
+        self._engine_netns: str | None = None
 
     # -- names
 
@@ -195,22 +243,9 @@ class DockerIsolation(Isolation):
             self.state.forget(kind, name)
 
     def _start_private_engine(self) -> None:
-        from ..dockerd import PrivateDockerEngine
-
-        root = private_data_root()
-        root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            self._lock_fd = fd
-            data_root = root / "data"
-        except BlockingIOError:
-            os.close(fd)
-            log.warning("docker: %s is in use by another run; using a throw-away engine", root)
-            data_root = None
-        self.private = PrivateDockerEngine(data_root=data_root, state=self.state)
-        self.private.start()
+        self.private, self._lock_fd = start_private_engine(state=self.state)
         self.docker_host = self.private.host
+        self._engine_netns = self.private.netns
 
     def _ensure_image(self) -> None:
         from ..images import build_image, default_image_tag, image_exists
@@ -218,7 +253,7 @@ class DockerIsolation(Isolation):
         env = {"DOCKER_HOST": self.docker_host} if self.docker_host else None
         if self.image == default_image_tag():
             # built (or re-imported from the cache) when missing or older than the tree
-            build_image(self.image, env=env, progress=lambda text: log.info("image: %s", text))
+            build_image(self.image, env=env)  # logs its steps
         elif not image_exists(self.image, env):
             raise NetemuError(f"--isolation docker: the engine has no image {self.image!r}")
 
@@ -248,7 +283,7 @@ class DockerIsolation(Isolation):
             self.private.stop()  # forgets its dockerd resource
             self.private = None
         if self._lock_fd is not None:
-            os.close(self._lock_fd)
+            os.close(self._lock_fd)  # releases the data root's lock
             self._lock_fd = None
         if errors:
             raise NetemuError("--isolation docker: " + "; ".join(errors))
@@ -364,7 +399,7 @@ class DockerIsolation(Isolation):
             "mode": self.mode,
             "engine": self.engine_choice,
             "docker_host": self.docker_host,
-            "engine_netns": self.private.netns if self.private is not None else None,
+            "engine_netns": self._engine_netns,
             "network": self.network,
             "subnet": self.subnet,
             "services_address": self.gateway,
