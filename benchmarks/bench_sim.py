@@ -11,6 +11,8 @@ apart) at 50 packets/s per flow = 1,000 packets/s of 1,000 octets with RECORD_RO
 Configurations, all measured in the same invocation:
 
 - ``1000 pps, 1 s epochs``: the issue's case (routes one epoch ahead in a second process);
+- ``1000 pps, 1 s epochs, no RECORD_ROUTE``: the same packets without the route record (each
+  hop then forwards the packet without growing and re-encoding its extension);
 - ``1000 pps, 5 s epochs``: the same load with longer epochs;
 - ``routes in-process``: 1 s epochs, routes computed in the simulator's own process;
 - ``no traffic``: the epochs alone (links, routes, tables, HELLOs on link changes);
@@ -138,9 +140,13 @@ def main(argv=None) -> int:
         traffic = tmp / "traffic-1000pps.yaml"
         traffic.write_text(TRAFFIC)
         t = str(traffic)
+        no_rr = tmp / "traffic-1000pps-no-rr.yaml"
+        no_rr.write_text(TRAFFIC.replace("stop_s: 100000}", "stop_s: 100000, record_route: false}"))
         configs = [
             _config(tmp, "1000 pps, 1 s epochs", runs, duration_s=duration, epoch_s=1.0,
                     traffic=t, worker=True),
+            _config(tmp, "1000 pps, 1 s epochs, no RECORD_ROUTE", other, duration_s=duration,
+                    epoch_s=1.0, traffic=str(no_rr), worker=True),
             _config(tmp, "1000 pps, 5 s epochs", other, duration_s=duration, epoch_s=5.0,
                     traffic=t, worker=True),
             _config(tmp, "routes in-process", other, duration_s=duration, epoch_s=1.0,

@@ -84,6 +84,7 @@ class SimNode:
             collections.Counter
         )
         self.table_epoch = -1
+        self.frames_in = self.frames_out = 0  # hot counters, kept apart from the Counter
         self.traffic_on = True
         self.tick_at: int | None = None  # the simulator's pending timer for core deadlines
         self._frame_len: int | None = None
@@ -91,7 +92,7 @@ class SimNode:
     # ------------------------------------------------------------------ entry points
     def receive(self, frame: bytes, prev_number: int, now: int) -> None:
         """A frame from the fabric (``prev_number`` is the previous hop)."""
-        self.counters["frames_in"] += 1
+        self.frames_in += 1
         self._frame_len = len(frame)
         try:
             self.carry_out(self.core.receive(frame, prev_number, now), now)
@@ -137,7 +138,7 @@ class SimNode:
         for action in actions:
             kind = type(action)
             if kind is Transmit:
-                self.counters["frames_out"] += 1
+                self.frames_out += 1
                 self._transmit(self.index, action.neighbour, action.frame, now)
             elif kind is Deliver:
                 self._on_deliver(action, now)
@@ -239,6 +240,9 @@ class SimNode:
     def finish(self, now: int, path) -> None:
         """``held_at_end`` rows and ``final/NUMBER.json`` (as the node process at ``stopped``)."""
         self.stop_traffic()
+        for key in ("frames_in", "frames_out"):
+            if getattr(self, key):
+                self.counters[key] = getattr(self, key)
         for packet in self.core.held_packets():
             self._row("held_at_end", packet, now, size=len(encode(packet)))
         final = {
