@@ -650,7 +650,8 @@ def faults_section(
         for key in (
             "error", "link", "loss", "name", "members", "healed", "node", "killed_pid", "pid",
             "started_t_ns", "fabric_from_t_ns", "routes_from_epoch", "routes_from_t_ns",
-            "down_ms", "broker_up_t_ns", "controller_reconnected_t_ns", "retained_republished",
+            "old_pid", "down_ms", "stopped_t_ns", "broker_up_t_ns", "controller_reconnected_t_ns",
+            "retained_republished",
         ):  # fmt: skip
             if key in rec:
                 entry[key] = rec[key]

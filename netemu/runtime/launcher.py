@@ -198,6 +198,7 @@ class _Launch:
         self.interrupted = False
         self._signals = 0
         n_proc = len(scenario.nodes) + 1
+        self._ready_timeout_given = bool(ready_timeout_s)
         self.ready_timeout_s = ready_timeout_s or (
             READY_TIMEOUT_BASE_S + READY_TIMEOUT_PER_PROCESS_S * n_proc
         )
@@ -301,6 +302,10 @@ class _Launch:
             state=self.run_state,
         )
         self.isolation.check_broker_url(self.external_broker)
+        if not self._ready_timeout_given:
+            # containers start more slowly than processes (docker: about 0.5 s each here)
+            extra_s = getattr(self.isolation, "ready_timeout_per_node_s", 0.0)
+            self.ready_timeout_s += extra_s * len(self.slots)
         scope.enter_context(self.isolation)
         scope.enter_context(self.isolation.services())
 
@@ -597,7 +602,8 @@ class _Launch:
         if ext:
             await asyncio.to_thread(self.sup.end, ext, grace_s=KILL_GRACE_S)
         nodes = [c for c in self.sup.children if c.number is not None]
-        deadline = time.monotonic() + EXIT_TIMEOUT_BASE_S + 0.02 * len(nodes)
+        per_node_s = 0.02 + getattr(self.isolation, "exit_timeout_per_node_s", 0.0)
+        deadline = time.monotonic() + EXIT_TIMEOUT_BASE_S + per_node_s * len(nodes)
         while any(c.running for c in nodes) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         left = [c.name for c in nodes if c.running]
@@ -634,6 +640,8 @@ class _Launch:
         self._check_broker()
 
     def _check_broker(self) -> None:
+        if getattr(self, "broker_restarting", False):
+            return  # netemu fault broker-restart: the broker is away on purpose
         if self.broker is not None and self.broker.proc is not None:
             if self.broker.proc.poll() is not None:
                 raise NetemuError(
@@ -769,12 +777,16 @@ class _ProcessFaults:
         launch = self.launch
         old_pid = launch.broker_pid
         proc = launch.broker.proc
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            await asyncio.to_thread(proc.wait, 5)
-        await asyncio.to_thread(launch.broker.stop)  # reaps it, removes mosquitto's config
-        t_stopped = time.monotonic()
-        await asyncio.to_thread(launch.broker.start)
+        launch.broker_restarting = True
+        try:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                await asyncio.to_thread(proc.wait, 5)
+            await asyncio.to_thread(launch.broker.stop)  # reaps it, removes mosquitto's config
+            t_stopped = time.monotonic()
+            await asyncio.to_thread(launch.broker.start)
+        finally:
+            launch.broker_restarting = False
         launch.broker_pid = launch.broker.proc.pid
         launch._write_run_json()
         down_ms = (time.monotonic() - t_stopped) * 1e3
