@@ -151,6 +151,7 @@ class Simulation:
         self.stats: dict = {}
         self._compute_s: list[float] = []
         self._wait_s = 0.0
+        self._loop0 = time.perf_counter()
         self._plan_ms = 0.0
         self._loop_events = Counter()
 
@@ -261,6 +262,8 @@ class Simulation:
         self._epoch_csv.write(row)
         if k + 1 < self.n_epochs:
             self._push((k + 1) * self.epoch_ns, _EPOCH, _EPOCH, k + 1)
+        if self.on_progress is not None:
+            self.on_progress(now, time.perf_counter() - self._loop0)
 
     def _apply_links(self, table: LinkTable, now: int) -> None:
         """LINK up/down to both ends of every link whose state changed (the fabric process)."""
@@ -304,7 +307,7 @@ class Simulation:
                 if gen.next_ns is not None:
                     self._push(gen.next_ns, _TIMER, _GEN, node, gen)
         counts = self._loop_events
-        loop0 = time.perf_counter()
+        loop0 = self._loop0 = time.perf_counter()
         cpu0 = time.process_time()
         # The loop allocates packets, frames and event rows by the million and frees them by
         # reference counting; the cyclic collector would walk every live object (nodes, heaps,
