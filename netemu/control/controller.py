@@ -1157,6 +1157,8 @@ class Controller:
             "route_changes": self.progress.route_changes_total,
             "dead_nodes": sorted(self.dead),
             "plan_ms": round(self.computer.plan_ms, 3),
+            "faults": len(self.faults),
+            "broker_reconnects": self.broker_reconnects,
         }
 
     async def stop_run(self) -> None:
