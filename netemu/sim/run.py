@@ -142,7 +142,10 @@ def simulate(
         ),
         "python": sys.version.split()[0],
     }
-    summary.setdefault("routes", {})["control"] = dict(sim.control)
+    routes = summary.setdefault("routes", {})
+    routes["control"] = dict(sim.control)
+    # the keys netemu compare reads (table_updates comes from epochs.csv, as in a live run)
+    routes["table_bytes"] = sim.control["table_bytes"]
     layout.summary_json.write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n")
     (layout.run_dir / "sim.json").write_text(json.dumps(wall, indent=1) + "\n")
     log.info(

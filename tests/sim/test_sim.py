@@ -120,6 +120,8 @@ def test_balance_holds_and_packets_are_delivered(runs):
         control = s["routes"]["control"]
         assert control["link_tables"] == s["routes"]["epochs"] == 8
         assert control["table_updates"] >= 71 and control["table_bytes"] > 0
+        assert s["routes"]["table_updates"] == control["table_updates"]  # from epochs.csv
+        assert s["routes"]["table_bytes"] == control["table_bytes"]
     # every delivered data packet took a path as long as its geometry allows, never shorter
     with open(tmp / "a" / "deliveries.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["msg_type"] == "DATA"]
