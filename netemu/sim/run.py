@@ -101,6 +101,8 @@ def simulate(
     started_utc = format_utc(dt.datetime.now(dt.UTC))
     _write_run_json(layout, scenario, scenario_path, run_id, options, "running")
 
+    if capture:
+        _raise_open_files_limit(len(scenario.nodes) * 4 + 256)  # one capture file per link
     with _Progress(progress and sys.stderr.isatty(), duration_ns) as bar:
         sim = Simulation(
             scenario,
@@ -156,6 +158,17 @@ def simulate(
         sim.stats["events"],
     )
     return summary
+
+
+def _raise_open_files_limit(wanted: int) -> None:
+    """Raise the soft limit on open files towards ``wanted`` (never above the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-files limit to %d: %s", target, exc)
 
 
 def _prepare_out(layout: RunLayout) -> None:
