@@ -40,12 +40,20 @@ def _why_not() -> str | None:
         return "NETEMU_DOCKER_TESTS=0"
     if shutil.which("docker") is None:
         return "the docker client is not installed (apt-get install -y docker.io)"
+    can_build = os.geteuid() == 0 and (
+        shutil.which("debootstrap") is not None or os.path.exists("/usr/sbin/debootstrap")
+    )
     if dockerd.engine_reachable():
+        if not can_build and not images.image_exists(images.default_image_tag()):
+            return (
+                f"the engine has no {images.default_image_tag()} image and it cannot be built "
+                "here (root and debootstrap needed; or docker build -f docker/Dockerfile)"
+            )
         return None
     why = dockerd.docker_available()
     if why:
         return f"no Docker engine runs and a private one cannot start: {why}"
-    if shutil.which("debootstrap") is None and not os.path.exists("/usr/sbin/debootstrap"):
+    if not can_build:
         return "debootstrap is not installed: the image cannot be built without a registry"
     return None
 
