@@ -104,7 +104,13 @@ def nothing_left():
 
 
 def test_run_isolation_docker(docker_ok, nothing_left, tmp_path):
+    """Every node in a container; ring-p01-s04 as ``--external NODE=IMAGE ARGS`` (the netemu
+    image standing in for a user's, its command given here: it writes the NETEMU_* variable
+    it got, then runs netemu's node)."""
     out = tmp_path / "out"
+    script = 'echo "$NETEMU_NODE_NUMBER $NETEMU_FABRIC_HOST" > {out}/ext-env.txt; '
+    script += "exec python3 -m netemu node --config {config}"
+    external = f"ring-p01-s04={images.default_image_tag()} sh -c '{script}'"
     t = time.monotonic()
     summary = run_emulation(
         RING,
@@ -115,6 +121,7 @@ def test_run_isolation_docker(docker_ok, nothing_left, tmp_path):
         isolation="docker",
         progress=False,
         ready_timeout_s=180,
+        external=[external],
     )
     took = time.monotonic() - t
     packets = summary["packets"]
@@ -128,6 +135,9 @@ def test_run_isolation_docker(docker_ok, nothing_left, tmp_path):
     assert ipaddress.ip_address(iso["services_address"]) in subnet
     containers = {v["container"] for v in run["nodes"].values()}
     assert len(containers) == 8
+    assert run["nodes"]["ring-p01-s04"].get("external") is True
+    number, fabric_host = (out / "ext-env.txt").read_text().split()
+    assert number == "4" and fabric_host == iso["services_address"]
     for number in [v["number"] for v in run["nodes"].values()]:
         assert (out / "run" / "final" / f"{number}.json").is_file()
     # every node attached to the fabric from its own container address on the run network
