@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import NetemuError
 from .common import console, duration_arg
-from .run_cmd import DEFAULT_EPOCH, DEFAULT_ROUTING, DEFAULT_TRAFFIC, print_report
+from .run_cmd import DEFAULT_EPOCH, DEFAULT_ROUTING, DEFAULT_TRAFFIC, print_report, run_stats
 
 DEFAULT_DURATION = "1h"
 
@@ -85,14 +85,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("out") / f"sim-{load_scenario(args.scenario).name}"
     layout = RunLayout(out)
     print_report(summary, layout)
+    interrupted = run_stats(summary).get("stop_reason") == "interrupted"
     sim_json = layout.run_dir / "sim.json"
     try:
         wall = json.loads(sim_json.read_text())
     except (OSError, ValueError):
-        return 0
+        return 130 if interrupted else 0
+    simulated_s = run_stats(summary).get("t_end_ns", 0) / 1e9
     console().print(
-        f"  simulated {args.duration:g} s in {wall['wall_s']:.1f} s wall "
+        f"  simulated {simulated_s:g} s in {wall['wall_s']:.1f} s wall "
         f"(x{wall['speedup']:.2f} real time, {wall['events_per_s']:.0f} events/s, "
         f"peak RSS {wall['peak_rss_mib']:.0f} MiB); see {sim_json}"
     )
-    return 0
+    return 130 if interrupted else 0

@@ -25,6 +25,8 @@ import gc
 import heapq
 import json
 import logging
+import signal
+import threading
 import time
 from collections import Counter
 from types import SimpleNamespace
@@ -152,6 +154,8 @@ class Simulation:
         self._compute_s: list[float] = []
         self._wait_s = 0.0
         self._loop0 = time.perf_counter()
+        self._deliveries = self._handled = 0
+        self._interrupted = False
         self._plan_ms = 0.0
         self._loop_events = Counter()
 
@@ -314,13 +318,25 @@ class Simulation:
         # buffered rows) again and again for nothing. Off during the loop, back on after.
         gc_was_enabled = gc.isenabled()
         gc.disable()
+        stop_reason = "duration"
+        # Ctrl-C stops the loop between two events (a second one aborts), as a live run stops
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, self._on_sigint)
         try:
-            deliveries, handled = self._loop(end, loop0)
+            self._loop(end, loop0)
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
             if gc_was_enabled:
                 gc.enable()
+        if self._interrupted:
+            stop_reason = "interrupted"
+            end = self.now_ns
+            log.warning("interrupted at t = %.3f s; writing the results", end / NS_PER_S)
         loop_s = time.perf_counter() - loop0
         loop_cpu_s = time.process_time() - cpu0
+        deliveries, handled = self._deliveries, self._handled
         self.now_ns = end
         counts["deliveries"] = deliveries
         counts["timers_and_epochs"] = handled
@@ -329,7 +345,7 @@ class Simulation:
             self.on_progress(end, loop_s)
         wall_s = time.perf_counter() - wall0
         events = deliveries + handled
-        duration_s = self.duration_ns / NS_PER_S
+        duration_s = end / NS_PER_S
         self.stats = {
             "wall_s": round(wall_s, 3),
             "loop_s": round(loop_s, 3),
@@ -358,58 +374,69 @@ class Simulation:
         }
         return {
             "epochs": len(self.epochs),
-            "stop_reason": "duration",
+            "stop_reason": stop_reason,
             "t_end_ns": end,
             "route_changes": self.route_changes,
             "dead_nodes": [],
         }
 
-    def _loop(self, end: int, loop0: float) -> tuple[int, int]:
+    def _loop(self, end: int, loop0: float) -> None:
+        """Run events before ``end``; counts go to ``_deliveries`` / ``_handled`` (also when
+        interrupted)."""
         heap, fabric = self._heap, self.fabric
         pop = heapq.heappop
         deliveries = handled = 0
         next_look = _PROGRESS_EVERY
         iterations = 0
-        while True:
-            t_f = fabric.next_deadline()
-            if heap:
-                top = heap[0]
-                use_fabric = t_f is not None and (t_f < top[0] or (t_f == top[0] and top[1] > 1))
-            elif t_f is not None:
-                use_fabric = True
-            else:
-                break
-            t = t_f if use_fabric else heap[0][0]
-            if t >= end:
-                break
-            self.now_ns = t
-            if use_fabric:
-                deliveries += self._deliver(t)
-            else:
-                _, cls, _, kind, args = pop(heap)
-                handled += 1
-                if cls == _EPOCH:
-                    self._epoch(args[0], t)
-                elif kind == _GEN:
-                    node, gen = args
-                    node.send_due(gen, t)
-                    if gen.next_ns is not None:
-                        self._push(gen.next_ns, _TIMER, _GEN, node, gen)
-                    if node.core.held:
-                        self._schedule_tick(node)
-                else:  # _TICK
-                    node = args[0]
-                    if node.tick_at is not None and node.tick_at <= t:
-                        node.tick_at = None
-                    node.tick(t)
-                    if node.core.held:
-                        self._schedule_tick(node)
-            iterations += 1
-            if iterations >= next_look:
-                next_look += _PROGRESS_EVERY
-                if self.on_progress is not None:
-                    self.on_progress(t, time.perf_counter() - loop0)
-        return deliveries, handled
+        try:
+            while not self._interrupted:
+                t_f = fabric.next_deadline()
+                if heap:
+                    top = heap[0]
+                    use_fabric = t_f is not None and (
+                        t_f < top[0] or (t_f == top[0] and top[1] > 1)
+                    )
+                elif t_f is not None:
+                    use_fabric = True
+                else:
+                    break
+                t = t_f if use_fabric else heap[0][0]
+                if t >= end:
+                    break
+                self.now_ns = t
+                if use_fabric:
+                    deliveries += self._deliver(t)
+                else:
+                    _, cls, _, kind, args = pop(heap)
+                    handled += 1
+                    if cls == _EPOCH:
+                        self._epoch(args[0], t)
+                    elif kind == _GEN:
+                        node, gen = args
+                        node.send_due(gen, t)
+                        if gen.next_ns is not None:
+                            self._push(gen.next_ns, _TIMER, _GEN, node, gen)
+                        if node.core.held:
+                            self._schedule_tick(node)
+                    else:  # _TICK
+                        node = args[0]
+                        if node.tick_at is not None and node.tick_at <= t:
+                            node.tick_at = None
+                        node.tick(t)
+                        if node.core.held:
+                            self._schedule_tick(node)
+                iterations += 1
+                if iterations >= next_look:
+                    next_look += _PROGRESS_EVERY
+                    if self.on_progress is not None:
+                        self.on_progress(t, time.perf_counter() - loop0)
+        finally:
+            self._deliveries, self._handled = deliveries, handled
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self._interrupted:
+            raise KeyboardInterrupt
+        self._interrupted = True
 
     def _finish(self, end: int) -> None:
         """The stop sequence: traffic stops, nothing more is delivered; what is held or in

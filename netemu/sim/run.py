@@ -119,8 +119,8 @@ def simulate(
         )
         stats = sim.run()
     stats["run_id"] = run_id
-    stats["state"] = "finished"
-    _write_run_json(layout, scenario, scenario_path, run_id, options, "finished", stats)
+    stats["state"] = "interrupted" if stats["stop_reason"] == "interrupted" else "finished"
+    _write_run_json(layout, scenario, scenario_path, run_id, options, stats["state"], stats)
 
     from ..results import build_results
 

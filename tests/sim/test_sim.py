@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -188,3 +190,33 @@ def test_route_worker_process_gives_the_same_results(runs, tmp_path):
     assert (out / cap).read_bytes() == (base / "a" / cap).read_bytes()
     wall = json.loads((out / "run" / "sim.json").read_text())
     assert wall["route_worker"] is True and wall["children_peak_rss_mib"] > 0
+
+
+def test_ctrl_c_stops_between_events_and_keeps_the_results(tmp_path):
+    """SIGINT to a running ``netemu simulate``: the loop stops at the current instant, the
+    results are written with the balance intact, exit status 130 (about 10 s)."""
+    out = tmp_path / "intr"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "netemu", "simulate", str(DEMO), "--duration", "1h",
+         "--routing", "snapshot", "--out", str(out), "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        epochs = out / "run" / "epochs.csv"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if epochs.exists() and len(epochs.read_text().splitlines()) > 30:
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()  # the process we started
+            proc.wait()
+    assert proc.returncode == 130, output
+    summary = json.loads((out / "summary.json").read_text())
+    run = summary["run"]["options"]["run"]
+    assert run["stop_reason"] == "interrupted" and run["state"] == "interrupted"
+    assert 30 <= run["epochs"] < 3600 and run["t_end_ns"] < 3600 * 10**9
+    assert summary["balance"]["ok"], summary["balance"]
