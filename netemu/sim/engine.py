@@ -34,7 +34,6 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..control.controller import EPOCH_CSV_COLUMNS, _CsvFile
-from ..errors import NetemuError
 from ..fabric import Fabric, FabricConfig, FabricDrop, FidelityRecorder, FrameStatus, LinkTable
 from ..runtime.fabric_host import sgp_peek
 from ..runtime.layout import RunLayout
@@ -86,10 +85,8 @@ class Simulation:
         self.n_epochs = -(-self.duration_ns // self.epoch_ns)
         nodes = scenario.nodes
         if route_worker:
-            if not scenario.path:
-                raise NetemuError("the route worker needs a scenario loaded from a file")
             self.routes = RouteWorker(
-                scenario.path,
+                scenario,
                 len(nodes),
                 routing=routing,
                 epoch_ns=self.epoch_ns,

@@ -95,15 +95,18 @@ class LocalRoutes:
 
 
 class RouteWorker:
-    """Epochs computed one ahead in a child process (``spawn``; it loads the scenario file
-    itself). Use :meth:`start`, then :meth:`get` for k = 0, 1, 2, ... in order, then
-    :meth:`close` (also on errors: it ends the child by its PID and frees the shared
-    memory)."""
+    """Epochs computed one ahead in a child process. Use :meth:`start`, then :meth:`get` for
+    k = 0, 1, 2, ... in order, then :meth:`close` (also on errors: it ends the child by its
+    PID and frees the shared memory).
 
-    def __init__(self, scenario_path, n_nodes: int, *, routing, epoch_ns: int, duration_ns: int):
+    The child is forked (Linux), not spawned: a spawned child re-imports the caller's main
+    module, which breaks every script that calls :func:`~netemu.sim.simulate` without an
+    ``if __name__ == "__main__"`` guard, and would load the scenario again."""
+
+    def __init__(self, scenario, n_nodes: int, *, routing, epoch_ns: int, duration_ns: int):
         from multiprocessing import shared_memory
 
-        self._args = (str(scenario_path), routing, int(epoch_ns), int(duration_ns))
+        self._args = (scenario, routing, int(epoch_ns), int(duration_ns))
         self.n_epochs = -(-int(duration_ns) // int(epoch_ns))
         self._n = n_nodes
         self._shm = []
@@ -120,7 +123,7 @@ class RouteWorker:
         self._conn = None
 
     def start(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
+        ctx = multiprocessing.get_context("fork")
         parent, child = ctx.Pipe()
         names = [[s.name for s in self._shm[i * len(_ARRAYS) : (i + 1) * len(_ARRAYS)]]
                  for i in range(2)]  # fmt: skip
@@ -175,10 +178,8 @@ class RouteWorker:
         self._shm = []
 
 
-def _worker_main(conn, scenario_path, routing, epoch_ns, duration_ns, names, n) -> None:
+def _worker_main(conn, scenario, routing, epoch_ns, duration_ns, names, n) -> None:
     from multiprocessing import shared_memory
-
-    from ..scenario import load_scenario
 
     shms = []
     try:
@@ -191,9 +192,8 @@ def _worker_main(conn, scenario_path, routing, epoch_ns, duration_ns, names, n) 
                 slot[name] = np.ndarray((n, n), dtype=dtype, buffer=shm.buf)
             slots.append(slot)
         computer = EpochComputer(
-            load_scenario(scenario_path), scheme=routing, epoch_ns=epoch_ns,
-            duration_ns=duration_ns,
-        )  # fmt: skip
+            scenario, scheme=routing, epoch_ns=epoch_ns, duration_ns=duration_ns
+        )
         computer.prepare()
         while True:
             try:

@@ -220,3 +220,18 @@ def test_ctrl_c_stops_between_events_and_keeps_the_results(tmp_path):
     assert run["stop_reason"] == "interrupted" and run["state"] == "interrupted"
     assert 30 <= run["epochs"] < 3600 and run["t_end_ns"] < 3600 * 10**9
     assert summary["balance"]["ok"], summary["balance"]
+
+
+def test_a_script_without_main_guard_can_use_the_route_worker(tmp_path):
+    """The worker is forked: a plain script (no ``if __name__ == "__main__"``) works."""
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "from netemu.sim import simulate\n"
+        f"s = simulate({str(DEMO)!r}, duration_s=2, routing='snapshot', traffic='none',\n"
+        f"             out={str(tmp_path / 'o')!r}, progress=False, route_worker=True)\n"
+        "print('balance', s['balance']['ok'])\n"
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "balance True" in proc.stdout
