@@ -24,6 +24,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Fabric": (".fabric", "Fabric"),
     "FabricConfig": (".fabric", "FabricConfig"),
     "FabricDrop": (".fabric", "FabricDrop"),
+    "Fault": (".control.faults", "Fault"),
     "FidelityRecorder": (".fabric", "FidelityRecorder"),
     "ForwardingTable": (".routing", "ForwardingTable"),
     "FrameStatus": (".fabric", "FrameStatus"),
@@ -53,18 +54,21 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "ScenarioError": (".errors", "ScenarioError"),
     "Simulation": (".sim", "Simulation"),
     "TimeBase": (".timebase", "TimeBase"),
+    "compare_schemes": (".results.compare", "compare_schemes"),
     "decode_sgp": (".protocol", "decode"),
     "dumps_ion": (".contacts", "dumps_ion"),
     "dumps_json": (".contacts", "dumps_json"),
     "encode_sgp": (".protocol", "encode"),
     "generate_plan": (".contacts.finder", "generate_plan"),
     "link_state": (".links", "link_state"),
+    "load_fault_schedule": (".control.faults", "load_fault_schedule"),
     "load_plan": (".contacts", "load_plan"),
     "load_scenario": (".scenario", "load_scenario"),
     "load_scheme": (".routing", "load_scheme"),
     "loads_ion": (".contacts", "loads_ion"),
     "parse_duration_s": (".timebase", "parse_duration_s"),
     "parse_utc": (".timebase", "parse_utc"),
+    "run_emulation": (".runtime.launcher", "run_emulation"),
     "simulate": (".sim", "simulate"),
 }
 
@@ -78,6 +82,7 @@ __all__ = [
     "Fabric",
     "FabricConfig",
     "FabricDrop",
+    "Fault",
     "FidelityRecorder",
     "ForwardingTable",
     "FrameStatus",
@@ -107,18 +112,21 @@ __all__ = [
     "ScenarioError",
     "Simulation",
     "TimeBase",
+    "compare_schemes",
     "decode_sgp",
     "dumps_ion",
     "dumps_json",
     "encode_sgp",
     "generate_plan",
     "link_state",
+    "load_fault_schedule",
     "load_plan",
     "load_scenario",
     "load_scheme",
     "loads_ion",
     "parse_duration_s",
     "parse_utc",
+    "run_emulation",
     "simulate",
 ]
 
@@ -129,6 +137,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports
     from .capture import CaptureWriter, DropReason, LinkEvent, LinkMeta
     from .contacts import Contact, ContactPlan, dumps_ion, dumps_json, load_plan, loads_ion
     from .contacts.finder import generate_plan
+    from .control.faults import Fault, load_fault_schedule
     from .errors import (
         ContactPlanError,
         NetemuError,
@@ -151,6 +160,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports
     from .protocol import MessageType, Packet, PayloadType
     from .protocol import decode as decode_sgp
     from .protocol import encode as encode_sgp
+    from .results.compare import compare_schemes
     from .routing import (
         CgrRouter,
         ForwardingTable,
@@ -159,5 +169,6 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports
         RoutingTables,
         load_scheme,
     )
+    from .runtime.launcher import run_emulation
     from .scenario import Node, Scenario, load_scenario
     from .timebase import NS_PER_S, TimeBase, parse_duration_s, parse_utc
