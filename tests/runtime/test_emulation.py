@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -96,6 +97,8 @@ def _tshark_sgp_frames(capture: Path) -> tuple[int, int]:
 
 def test_iridium_demo_60s_embedded_broker_with_capture(tmp_path):
     """60 s real time, embedded broker: delivery, delay fidelity, route changes, balance, tshark."""
+    if shutil.which("tshark") is None:  # checked first: the run takes a minute
+        pytest.fail("tshark is not installed: `bash .ci/setup` installs it")
     out = tmp_path / "out"
     proc = _launch(tmp_path, "--duration", "60s", "--out", str(out), "--capture", "--seed", "1")
     log = _finish(proc, tmp_path, timeout_s=240)
