@@ -42,6 +42,7 @@ from ..protocol import (
     decode,
     encode,
 )
+from ..protocol.relay import relay_frame, with_hop_limit, with_record_route
 from ..routing.tables import HOLD, ForwardingTable
 from .actions import Action, Deliver, Drop, NodeDropReason, Originated, Transmit
 from .config import NodeConfig
@@ -186,7 +187,8 @@ class NodeCore:
             log.exception("node %d: decoder failed on a %d-octet frame", self.node, len(frame))
             self._drop(bytes(frame), R.MALFORMED, out, detail=f"decoder error: {exc!r}")
             return out
-        self._accept(packet, from_neighbour, now_ns, out, size=len(frame))
+        wire = frame if type(frame) is bytes else None  # relay_frame patches bytes only
+        self._accept(packet, from_neighbour, now_ns, out, size=len(frame), wire=wire)
         return out
 
     def send_local(
@@ -360,9 +362,12 @@ class NodeCore:
         else:
             self._route(packet, None, now_ns, out, size=size)
 
-    def _accept(self, packet: Packet, prev: int, now_ns: int, out: list, *, size: int) -> None:
+    def _accept(
+        self, packet: Packet, prev: int, now_ns: int, out: list, *, size: int, wire: bytes | None
+    ) -> None:
         """SPEC.md 7.1 after decoding: address checks, expiry, critical extensions, then
-        local delivery or forwarding (7.2 hop limit, 7.4 forwarding)."""
+        local delivery or forwarding (7.2 hop limit, 7.4 forwarding). ``wire`` is the frame
+        ``packet`` was decoded from (forwarded by patching it, see :meth:`_transmit`)."""
         if packet.src == NODE_NONE or packet.src == NODE_NEIGHBOURS or packet.dst == NODE_NONE:
             self._drop(packet, R.INVALID_ADDRESS, out, detail="src or dst is not a node number")
             return
@@ -401,8 +406,8 @@ class NodeCore:
                 detail=f"received with hop_limit {packet.hop_limit}",
             )
             return
-        packet = dataclasses.replace(packet, hop_limit=packet.hop_limit - 1)
-        if self._route(packet, prev, now_ns, out, size=size):
+        packet = with_hop_limit(packet, packet.hop_limit - 1)
+        if self._route(packet, prev, now_ns, out, size=size, wire=wire):
             self._ack(packet, prev, now_ns, out)
 
     def _consume(self, packet: Packet, prev: int | None, now_ns: int, out: list) -> None:
@@ -451,11 +456,12 @@ class NodeCore:
         *,
         size: int,
         order: int | None = None,
+        wire: bytes | None = None,
     ) -> bool:
         """Forward by the table, hold, or drop (SPEC.md 7.4). True when custody was taken.
 
         A NACK to the previous hop is only due when ``order`` is None (first routing; a held
-        packet was already acknowledged).
+        packet was already acknowledged). ``wire``: the received frame, for :meth:`_transmit`.
         """
         nack_prev = prev if order is None else None
         entry = self._table.lookup(packet.dst, now_ns) if self._table is not None else None
@@ -482,7 +488,7 @@ class NodeCore:
             )
         if link is False:
             return self._hold(packet, prev, next_hop, None, out, size=size, order=order)
-        return self._transmit(packet, next_hop, now_ns, out, nack_prev=nack_prev)
+        return self._transmit(packet, next_hop, now_ns, out, nack_prev=nack_prev, wire=wire)
 
     def _hold(
         self,
@@ -528,14 +534,43 @@ class NodeCore:
             )
 
     def _transmit(
-        self, packet: Packet, neighbour: int, now_ns: int, out: list, *, nack_prev=None
+        self,
+        packet: Packet,
+        neighbour: int,
+        now_ns: int,
+        out: list,
+        *,
+        nack_prev=None,
+        wire: bytes | None = None,
     ) -> bool:
-        """Append the RECORD_ROUTE hop (5.1), check the MTU (8), emit Transmit."""
+        """Append the RECORD_ROUTE hop (5.1), check the MTU (8), emit Transmit.
+
+        With ``wire`` (the frame ``packet`` was received as, before the hop limit decrement)
+        the new frame is that frame patched by :func:`relay_frame` when it can be: the same
+        octets as encoding the packet, without re-encoding it.
+        """
         mtu = self.link_mtu(neighbour)
-        if any(isinstance(e, RecordRoute) for e in packet.extensions):
-            packet, frame = self._record_hop(packet, now_ns, mtu)
-        else:
-            frame = encode(packet)
+        has_rr = False
+        for ext in packet.extensions:
+            if isinstance(ext, RecordRoute):
+                has_rr = True
+                break
+        frame = None
+        if wire is not None:
+            if has_rr:
+                hop = Hop(self.node, self.dtn_time_ns(now_ns))
+                frame = relay_frame(wire, packet.hop_limit, hop, mtu)
+                if frame is not None:
+                    packet = with_record_route(
+                        packet, lambda e: RecordRoute(e.hops + (hop,), e.missed)
+                    )
+            else:
+                frame = relay_frame(wire, packet.hop_limit, None, mtu)
+        if frame is None:
+            if has_rr:
+                packet, frame = self._record_hop(packet, now_ns, mtu)
+            else:
+                frame = encode(packet)
         if len(frame) > mtu:
             self._drop(
                 packet,
@@ -553,19 +588,15 @@ class NodeCore:
         return True
 
     def _record_hop(self, packet: Packet, now_ns: int, mtu: int) -> tuple[Packet, bytes]:
-        def with_rr(make):
-            exts = tuple(make(e) if isinstance(e, RecordRoute) else e for e in packet.extensions)
-            return dataclasses.replace(packet, extensions=exts)
-
         hop = Hop(self.node, self.dtn_time_ns(now_ns))
-        grown = with_rr(lambda e: RecordRoute(e.hops + (hop,), e.missed))
+        grown = with_record_route(packet, lambda e: RecordRoute(e.hops + (hop,), e.missed))
         try:
             frame = encode(grown)
         except ProtocolError:  # the extension area would exceed 1020 octets
             frame = None
         if frame is not None and len(frame) <= mtu:
             return grown, frame
-        missed = with_rr(lambda e: RecordRoute(e.hops, min(e.missed + 1, 255)))
+        missed = with_record_route(packet, lambda e: RecordRoute(e.hops, min(e.missed + 1, 255)))
         return missed, encode(missed)
 
     def _ack(self, packet: Packet, prev: int | None, now_ns: int, out: list) -> None:

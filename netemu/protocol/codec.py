@@ -16,6 +16,7 @@ what was expected; nothing else is raised for malformed octets. :func:`encode` r
 from __future__ import annotations
 
 import struct
+from itertools import starmap
 
 from ..errors import ProtocolError
 from .crc import crc32c
@@ -240,9 +241,7 @@ def _decode_extensions(buf: bytes, start: int, end: int) -> tuple:
                     offset=pos + 1,
                 )
             missed = buf[vstart]
-            hops = tuple(
-                Hop(node, t) for node, t in RR_ENTRY.iter_unpack(buf[vstart + 1 : vstart + length])
-            )
+            hops = tuple(starmap(Hop, RR_ENTRY.iter_unpack(buf[vstart + 1 : vstart + length])))
             exts.append(RecordRoute(hops=hops, missed=missed))
         else:
             exts.append(UnknownExtension(ext_type, bytes(buf[vstart : vstart + length])))
