@@ -75,7 +75,11 @@ class Originated:
 class Transmit:
     """Send ``frame`` (one SGP packet, already encoded) on the link to ``neighbour``.
 
-    ``packet`` is the decoded form of ``frame``, for hosts that capture or account.
+    ``packet`` is the decoded form of ``frame``, for hosts that capture or account. For a
+    packet the node forwards (``packet.src`` is not this node) it is exactly what
+    ``decode(frame)`` returns (same values, same types), so a host that delivers the frame
+    itself may hand it to the next node's ``NodeCore.receive(..., packet=)`` (the simulator
+    does); a packet created here may hold plain ints where decode gives enum members.
     """
 
     neighbour: int

@@ -173,20 +173,29 @@ class NodeCore:
         return self.config.epoch_dtn_ns + now_ns
 
     # ------------------------------------------------------------------ entry points
-    def receive(self, frame: bytes, from_neighbour: int, now_ns: int) -> list[Action]:
-        """Process one frame that arrived from ``from_neighbour``. Never raises for bad octets."""
+    def receive(
+        self, frame: bytes, from_neighbour: int, now_ns: int, *, packet: Packet | None = None
+    ) -> list[Action]:
+        """Process one frame that arrived from ``from_neighbour``. Never raises for bad octets.
+
+        ``packet``: what ``decode(frame)`` returns, when the host has it already (the
+        simulator hands over the previous hop's :attr:`Transmit.packet
+        <netemu.node.actions.Transmit.packet>` of a forwarded packet). Trusted, not checked:
+        it only saves decoding the frame.
+        """
         self._now_ns = now_ns
         self.counters.received += 1
         out: list[Action] = []
-        try:
-            packet = decode(frame)
-        except ProtocolError as exc:
-            self._drop(bytes(frame), R.MALFORMED, out, detail=str(exc))
-            return out
-        except Exception as exc:  # a decoder bug must not take the node down
-            log.exception("node %d: decoder failed on a %d-octet frame", self.node, len(frame))
-            self._drop(bytes(frame), R.MALFORMED, out, detail=f"decoder error: {exc!r}")
-            return out
+        if packet is None:
+            try:
+                packet = decode(frame)
+            except ProtocolError as exc:
+                self._drop(bytes(frame), R.MALFORMED, out, detail=str(exc))
+                return out
+            except Exception as exc:  # a decoder bug must not take the node down
+                log.exception("node %d: decoder failed on a %d-octet frame", self.node, len(frame))
+                self._drop(bytes(frame), R.MALFORMED, out, detail=f"decoder error: {exc!r}")
+                return out
         wire = frame if type(frame) is bytes else None  # relay_frame patches bytes only
         self._accept(packet, from_neighbour, now_ns, out, size=len(frame), wire=wire)
         return out

@@ -140,6 +140,7 @@ class Simulation:
         self._heap: list = []
         self._seq = 0
         self._in_flight: dict[int, object] = {}
+        self._relayed: dict[int, object] = {}  # frame id -> the sender's decoded packet
         self._link_ends: dict[int, tuple[int, int]] = {}
         self._link_up: dict[int, bool] = {}
         self._host_dropped: Counter = Counter()
@@ -173,7 +174,9 @@ class Simulation:
             self._push(deadline, _TIMER, _TICK, node)
 
     # ------------------------------------------------------------------ fabric side
-    def _transmit(self, tx: int, rx_number: int, frame: bytes, now: int) -> None:
+    def _transmit(self, tx: int, rx_number: int, frame: bytes, now: int, packet=None) -> None:
+        """``packet``: ``decode(frame)`` when the sender has it (a forwarded packet), handed to
+        the receiving node's core with the frame so that it need not decode it again."""
         rx = self.index_of.get(rx_number)
         if rx is None:
             self._drop_unknown_rx(now, tx, rx_number, frame)
@@ -183,6 +186,8 @@ class Simulation:
             self._log_drop(out)
         else:
             self._in_flight[out.frame_id] = out
+            if packet is not None:
+                self._relayed[out.frame_id] = packet
 
     def _drop_unknown_rx(self, t_ns: int, tx: int, rx_number: int, frame: bytes) -> None:
         self._host_sent += 1
@@ -225,6 +230,7 @@ class Simulation:
     def _deliver(self, now: int) -> int:
         due = self.fabric.poll(now)
         in_flight, nodes, numbers = self._in_flight, self.nodes, self.numbers
+        relayed = self._relayed
         capture = self._capture
         # Every frame arrives at its intended time exactly: the delay error is 0, so the
         # fidelity report is made from the count (no FidelityRecorder.record per frame).
@@ -233,7 +239,7 @@ class Simulation:
             if capture is not None:
                 self._capture_out(out)
             node = nodes[out.rx_node]
-            node.receive(out.frame, numbers[out.tx_node], now)
+            node.receive(out.frame, numbers[out.tx_node], now, relayed.pop(out.frame_id, None))
             if node.core.held:
                 self._schedule_tick(node)
         return len(due)
@@ -255,6 +261,7 @@ class Simulation:
         table = LinkTable.from_dict(json.loads(data.links_json))
         for out in self.fabric.update(table):
             self._in_flight.pop(out.frame_id, None)
+            self._relayed.pop(out.frame_id, None)
             self._log_drop(out)
         self.matrices.update(data.last_epoch)
         for number in data.published:

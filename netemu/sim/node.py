@@ -90,12 +90,14 @@ class SimNode:
         self._frame_len: int | None = None
 
     # ------------------------------------------------------------------ entry points
-    def receive(self, frame: bytes, prev_number: int, now: int) -> None:
-        """A frame from the fabric (``prev_number`` is the previous hop)."""
+    def receive(self, frame: bytes, prev_number: int, now: int, packet=None) -> None:
+        """A frame from the fabric (``prev_number`` is the previous hop; ``packet`` its decoded
+        form when the previous hop forwarded it, see :meth:`carry_out`)."""
         self.frames_in += 1
         self._frame_len = len(frame)
-        self.carry_out(self.core.receive(frame, prev_number, now), now)  # never raises for
-        self._frame_len = None  # bad octets; anything else ends the run anyway
+        actions = self.core.receive(frame, prev_number, now, packet=packet)  # never raises for
+        self.carry_out(actions, now)  # bad octets; anything else ends the run anyway
+        self._frame_len = None
 
     def install(self, table, epoch: int, now: int) -> None:
         """Install this epoch's table (only nodes whose table changed get one, as live)."""
@@ -137,7 +139,9 @@ class SimNode:
             kind = type(action)
             if kind is Transmit:
                 self.frames_out += 1
-                self._transmit(self.index, action.neighbour, action.frame, now)
+                packet = action.packet  # exactly decode(frame) when forwarded (not created here)
+                relayed = packet if packet.src != self.number else None
+                self._transmit(self.index, action.neighbour, action.frame, now, relayed)
             elif kind is Deliver:
                 self._on_deliver(action, now)
             elif kind is Drop:
