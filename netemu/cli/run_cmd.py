@@ -17,25 +17,8 @@ DEFAULT_TRAFFIC = "ground-to-ground"
 _BROKER_KINDS = ("auto", "amqtt", "mosquitto")
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "run",
-        help="emulate a scenario live: one process per node, routes pushed every epoch",
-        description="Start an MQTT broker (unless --broker), the link fabric and one process per "
-        "satellite and ground station; every epoch the controller recomputes the links from "
-        "orbital geometry and the routes with --routing, and pushes them over MQTT. Traffic from "
-        "--traffic runs for --duration of scenario time; then the run stops and the results "
-        "(summary.json, deliveries.csv, plots, captures with --capture) are written to --out. "
-        "OUT/run/run.json tells netemu ping/trace and mosquitto_sub where the run is.",
-    )
-    p.add_argument("scenario", metavar="SCENARIO", help="scenario YAML")
-    p.add_argument(
-        "--duration",
-        type=duration_arg,
-        default=DEFAULT_DURATION,
-        metavar="DURATION",
-        help=f"scenario time to emulate, e.g. 90s, 10m (default {DEFAULT_DURATION})",
-    )
+def add_epoch_routing_traffic_options(p: argparse.ArgumentParser, *, out_prefix: str) -> None:
+    """--epoch, --routing, --traffic, --out and --capture, shared by ``run`` and ``simulate``."""
     p.add_argument(
         "--epoch",
         type=duration_arg,
@@ -57,9 +40,34 @@ def register(sub) -> None:
         f"(default {DEFAULT_TRAFFIC})",
     )
     p.add_argument(
-        "--out", default=None, metavar="DIR", help="output directory (default out/run-SCENARIO)"
+        "--out",
+        default=None,
+        metavar="DIR",
+        help=f"output directory (default out/{out_prefix}-SCENARIO)",
     )
     p.add_argument("--capture", action="store_true", help="write pcapng captures of every link")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="emulate a scenario live: one process per node, routes pushed every epoch",
+        description="Start an MQTT broker (unless --broker), the link fabric and one process per "
+        "satellite and ground station; every epoch the controller recomputes the links from "
+        "orbital geometry and the routes with --routing, and pushes them over MQTT. Traffic from "
+        "--traffic runs for --duration of scenario time; then the run stops and the results "
+        "(summary.json, deliveries.csv, plots, captures with --capture) are written to --out. "
+        "OUT/run/run.json tells netemu ping/trace and mosquitto_sub where the run is.",
+    )
+    p.add_argument("scenario", metavar="SCENARIO", help="scenario YAML")
+    p.add_argument(
+        "--duration",
+        type=duration_arg,
+        default=DEFAULT_DURATION,
+        metavar="DURATION",
+        help=f"scenario time to emulate, e.g. 90s, 10m (default {DEFAULT_DURATION})",
+    )
+    add_epoch_routing_traffic_options(p, out_prefix="run")
     p.add_argument(
         "--broker",
         default="amqtt",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import NetemuError
 from .common import console, duration_arg
-from .run_cmd import DEFAULT_EPOCH, DEFAULT_ROUTING, DEFAULT_TRAFFIC, print_report, run_stats
+from .run_cmd import add_epoch_routing_traffic_options, print_report, run_stats
 
 DEFAULT_DURATION = "1h"
 
@@ -33,30 +33,7 @@ def register(sub) -> None:
         metavar="DURATION",
         help=f"scenario time to simulate, e.g. 90s, 10m, 1h (default {DEFAULT_DURATION})",
     )
-    p.add_argument(
-        "--epoch",
-        type=duration_arg,
-        default=DEFAULT_EPOCH,
-        metavar="DURATION",
-        help=f"routing epoch: links and routes are recomputed this often (default {DEFAULT_EPOCH})",
-    )
-    p.add_argument(
-        "--routing",
-        default=DEFAULT_ROUTING,
-        metavar="SCHEME",
-        help=f"cgr | snapshot | minhop | module:Class | file.py:Class (default {DEFAULT_ROUTING})",
-    )
-    p.add_argument(
-        "--traffic",
-        default=DEFAULT_TRAFFIC,
-        metavar="FILE|PRESET",
-        help="traffic YAML, or a preset: ground-to-ground, eo-to-ground, compute-offload, none "
-        f"(default {DEFAULT_TRAFFIC})",
-    )
-    p.add_argument(
-        "--out", default=None, metavar="DIR", help="output directory (default out/sim-SCENARIO)"
-    )
-    p.add_argument("--capture", action="store_true", help="write pcapng captures of every link")
+    add_epoch_routing_traffic_options(p, out_prefix="sim")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on the terminal")
     p.set_defaults(func=cmd_simulate)
