@@ -17,8 +17,19 @@ DEFAULT_TRAFFIC = "ground-to-ground"
 _BROKER_KINDS = ("auto", "amqtt", "mosquitto")
 
 
-def add_epoch_routing_traffic_options(p: argparse.ArgumentParser, *, out_prefix: str) -> None:
-    """--epoch, --routing, --traffic, --out and --capture, shared by ``run`` and ``simulate``."""
+def add_scenario_run_options(
+    p: argparse.ArgumentParser, *, duration: str, verb: str, out_prefix: str
+) -> None:
+    """SCENARIO, --duration, --epoch, --routing, --traffic, --out and --capture, shared by
+    ``run`` and ``simulate``."""
+    p.add_argument("scenario", metavar="SCENARIO", help="scenario YAML")
+    p.add_argument(
+        "--duration",
+        type=duration_arg,
+        default=duration,
+        metavar="DURATION",
+        help=f"scenario time to {verb}, e.g. 90s, 10m, 1h (default {duration})",
+    )
     p.add_argument(
         "--epoch",
         type=duration_arg,
@@ -59,15 +70,7 @@ def register(sub) -> None:
         "(summary.json, deliveries.csv, plots, captures with --capture) are written to --out. "
         "OUT/run/run.json tells netemu ping/trace and mosquitto_sub where the run is.",
     )
-    p.add_argument("scenario", metavar="SCENARIO", help="scenario YAML")
-    p.add_argument(
-        "--duration",
-        type=duration_arg,
-        default=DEFAULT_DURATION,
-        metavar="DURATION",
-        help=f"scenario time to emulate, e.g. 90s, 10m (default {DEFAULT_DURATION})",
-    )
-    add_epoch_routing_traffic_options(p, out_prefix="run")
+    add_scenario_run_options(p, duration=DEFAULT_DURATION, verb="emulate", out_prefix="run")
     p.add_argument(
         "--broker",
         default="amqtt",

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from ..errors import NetemuError
-from .common import console, duration_arg
-from .run_cmd import add_epoch_routing_traffic_options, print_report, run_stats
+from .common import console
+from .run_cmd import add_scenario_run_options, print_report, run_stats
 
 DEFAULT_DURATION = "1h"
 
@@ -25,15 +25,7 @@ def register(sub) -> None:
         "The same scenario, options and seed give a byte-identical summary.json and captures; "
         "wall-clock figures (speed-up, events/s) are in OUT/run/sim.json.",
     )
-    p.add_argument("scenario", metavar="SCENARIO", help="scenario YAML")
-    p.add_argument(
-        "--duration",
-        type=duration_arg,
-        default=DEFAULT_DURATION,
-        metavar="DURATION",
-        help=f"scenario time to simulate, e.g. 90s, 10m, 1h (default {DEFAULT_DURATION})",
-    )
-    add_epoch_routing_traffic_options(p, out_prefix="sim")
+    add_scenario_run_options(p, duration=DEFAULT_DURATION, verb="simulate", out_prefix="sim")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on the terminal")
     p.set_defaults(func=cmd_simulate)

@@ -97,6 +97,11 @@ class NeighbourInfo:
     owlt_ns: int | None  # receive time minus creation_time_ns (None: sender has no clock)
 
 
+def _with_hop(packet: Packet, hop: Hop) -> Packet:
+    """``packet`` with ``hop`` appended to its RECORD_ROUTE (SPEC.md 5.1)."""
+    return with_record_route(packet, lambda e: RecordRoute(e.hops + (hop,), e.missed))
+
+
 class NodeCore:
     """Router core of node ``node_number`` (sans-IO, deterministic, clock-free).
 
@@ -564,20 +569,15 @@ class NodeCore:
             if isinstance(ext, RecordRoute):
                 has_rr = True
                 break
+        hop = Hop(self.node, self.dtn_time_ns(now_ns)) if has_rr else None
         frame = None
         if wire is not None:
-            if has_rr:
-                hop = Hop(self.node, self.dtn_time_ns(now_ns))
-                frame = relay_frame(wire, packet.hop_limit, hop, mtu)
-                if frame is not None:
-                    packet = with_record_route(
-                        packet, lambda e: RecordRoute(e.hops + (hop,), e.missed)
-                    )
-            else:
-                frame = relay_frame(wire, packet.hop_limit, None, mtu)
+            frame = relay_frame(wire, packet.hop_limit, hop, mtu)
+            if frame is not None and hop is not None:
+                packet = _with_hop(packet, hop)
         if frame is None:
-            if has_rr:
-                packet, frame = self._record_hop(packet, now_ns, mtu)
+            if hop is not None:
+                packet, frame = self._record_hop(packet, hop, mtu)
             else:
                 frame = encode(packet)
         if len(frame) > mtu:
@@ -596,9 +596,8 @@ class NodeCore:
         out.append(Transmit(neighbour, frame, packet))
         return True
 
-    def _record_hop(self, packet: Packet, now_ns: int, mtu: int) -> tuple[Packet, bytes]:
-        hop = Hop(self.node, self.dtn_time_ns(now_ns))
-        grown = with_record_route(packet, lambda e: RecordRoute(e.hops + (hop,), e.missed))
+    def _record_hop(self, packet: Packet, hop: Hop, mtu: int) -> tuple[Packet, bytes]:
+        grown = _with_hop(packet, hop)
         try:
             frame = encode(grown)
         except ProtocolError:  # the extension area would exceed 1020 octets

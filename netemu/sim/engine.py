@@ -139,8 +139,8 @@ class Simulation:
         self.now_ns = 0
         self._heap: list = []
         self._seq = 0
-        self._in_flight: dict[int, object] = {}
-        self._relayed: dict[int, object] = {}  # frame id -> the sender's decoded packet
+        # frame id -> (fabric outcome, the sender's decoded packet when it forwarded it)
+        self._in_flight: dict[int, tuple] = {}
         self._link_ends: dict[int, tuple[int, int]] = {}
         self._link_up: dict[int, bool] = {}
         self._host_dropped: Counter = Counter()
@@ -185,9 +185,7 @@ class Simulation:
         if out.status is _DROPPED:
             self._log_drop(out)
         else:
-            self._in_flight[out.frame_id] = out
-            if packet is not None:
-                self._relayed[out.frame_id] = packet
+            self._in_flight[out.frame_id] = (out, packet)
 
     def _drop_unknown_rx(self, t_ns: int, tx: int, rx_number: int, frame: bytes) -> None:
         self._host_sent += 1
@@ -230,16 +228,15 @@ class Simulation:
     def _deliver(self, now: int) -> int:
         due = self.fabric.poll(now)
         in_flight, nodes, numbers = self._in_flight, self.nodes, self.numbers
-        relayed = self._relayed
         capture = self._capture
         # Every frame arrives at its intended time exactly: the delay error is 0, so the
         # fidelity report is made from the count (no FidelityRecorder.record per frame).
         for out in due:
-            del in_flight[out.frame_id]
+            packet = in_flight.pop(out.frame_id)[1]
             if capture is not None:
                 self._capture_out(out)
             node = nodes[out.rx_node]
-            node.receive(out.frame, numbers[out.tx_node], now, relayed.pop(out.frame_id, None))
+            node.receive(out.frame, numbers[out.tx_node], now, packet)
             if node.core.held:
                 self._schedule_tick(node)
         return len(due)
@@ -261,7 +258,6 @@ class Simulation:
         table = LinkTable.from_dict(json.loads(data.links_json))
         for out in self.fabric.update(table):
             self._in_flight.pop(out.frame_id, None)
-            self._relayed.pop(out.frame_id, None)
             self._log_drop(out)
         self.matrices.update(data.last_epoch)
         for number in data.published:
@@ -461,7 +457,7 @@ class Simulation:
         for node in self.nodes:
             node.stop_traffic()
         numbers = self.numbers
-        for out in sorted(self._in_flight.values(), key=lambda o: o.frame_id):
+        for out, _ in sorted(self._in_flight.values(), key=lambda v: v[0].frame_id):
             self.events.write(
                 "fabric", t_ns=end, where=0, event="in_flight_at_end", size_bytes=out.size_bytes,
                 tx=numbers[out.tx_node], rx=numbers[out.rx_node], link_id=out.link_id,
